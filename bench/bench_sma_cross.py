@@ -1,0 +1,146 @@
+"""Benchmark: sma_cross(10, 30) over N one-minute bars, full engine vs a hand-written loop.
+
+Each contender runs in its own fresh Python process (so peak memory is its own), on the same
+generated CSV file, with the same rule: signal on a bar's close, market order filled at the next
+bar's open, fixed quantity. Prints wall time, bars per second and peak RSS for each.
+
+    .venv/bin/python bench/bench_sma_cross.py [--bars 1000000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+PRESET = """
+[engine]
+id = "bench"
+initial_cash = "1000000"
+currency = "USDT"
+
+[data]
+source = "csv"
+timeframe = "1m"
+params = {{ path = "{data}" }}
+
+[[instruments]]
+id = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.1"
+lot_size = "0.001"
+min_notional = "5"
+
+[broker]
+name = "paper"
+params = {{ taker_fee = "0.0006", maker_fee = "0.0001" }}
+
+[[strategies]]
+id = "sma"
+signal = "sma_cross"
+params = {{ fast = 10, slow = 30 }}
+sizer = {{ name = "fixed", params = {{ quantity = "0.1" }} }}
+"""
+
+ENGINE = """
+import json, resource, sys, time
+import tradehooks
+start = time.perf_counter()
+result = tradehooks.backtest(sys.argv[1])
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "bars": result.metrics.bars, "fills": result.metrics.fills,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+LOOP = """
+import csv, json, resource, sys, time
+from collections import deque
+from datetime import datetime
+start = time.perf_counter()
+opens, closes = [], []
+with open(sys.argv[1], newline="") as handle:
+    rows = csv.reader(handle)
+    next(rows)
+    for row in rows:
+        datetime.fromisoformat(row[0])
+        opens.append(float(row[1])); closes.append(float(row[4]))
+loaded = time.perf_counter()
+fast_n, slow_n = 10, 30
+fast_w, slow_w = deque(), deque()
+fast_sum = slow_sum = 0.0
+previous = None
+position = pending = 0.0
+fills = 0
+cash = 0.0
+for i in range(len(closes)):
+    if pending:
+        cash -= pending * opens[i]
+        position += pending
+        pending = 0.0
+        fills += 1
+    c = closes[i]
+    fast_w.append(c); fast_sum += c
+    if len(fast_w) > fast_n: fast_sum -= fast_w.popleft()
+    slow_w.append(c); slow_sum += c
+    if len(slow_w) > slow_n: slow_sum -= slow_w.popleft()
+    if len(slow_w) < slow_n:
+        continue
+    difference = fast_sum / fast_n - slow_sum / slow_n
+    if previous is not None:
+        if difference > 0 >= previous:
+            pending = 0.1 - position
+        elif difference < 0 <= previous:
+            pending = -position
+    previous = difference
+end = time.perf_counter()
+print(json.dumps({"seconds": end - start, "loop_seconds": end - loaded, "bars": len(closes), "fills": fills,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the best is shown")
+    args = parser.parse_args()
+
+    from tradehooks.builtins.data_synthetic import generate_bars, write_csv
+    from tradehooks.model import Instrument, parse_timeframe, parse_ts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "bars.csv"
+        instrument = Instrument(id="BTCUSDT", tick_size="0.1", lot_size="0.001")
+        write_csv(data, generate_bars(instrument, seed=1, start_ts=parse_ts("2024-01-01T00:00:00Z"),
+                                      timeframe=parse_timeframe("1m"), count=args.bars, initial_price=30_000.0))
+        preset = Path(tmp) / "bench.toml"
+        preset.write_text(PRESET.format(data=data))
+        engine = min((run(ENGINE, str(preset)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+        loop = min((run(LOOP, str(data)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+
+    rows = [
+        ("tradehooks engine (CSV -> sma_cross -> paper)", engine["seconds"], engine["peak_rss_mb"], engine["fills"]),
+        ("hand-written loop (CSV load + loop)", loop["seconds"], loop["peak_rss_mb"], loop["fills"]),
+        ("hand-written loop (loop only, data in lists)", loop["loop_seconds"], None, loop["fills"]),
+    ]
+    print(f"sma_cross(10, 30) on {args.bars:,} one-minute bars, python {sys.version.split()[0]}")
+    print(f"{'contender':<48} {'seconds':>9} {'bars/s':>12} {'peak RSS MB':>12} {'fills':>7}")
+    for name, seconds, rss, fills in rows:
+        rss_text = f"{rss:12.0f}" if rss is not None else f"{'-':>12}"
+        print(f"{name:<48} {seconds:9.2f} {args.bars / seconds:12,.0f} {rss_text} {fills:7d}")
+    print(f"engine / loop-only time: {engine['seconds'] / loop['loop_seconds']:.1f}x; "
+          f"engine / loop-with-load time: {engine['seconds'] / loop['seconds']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""tradehooks: a small, fast, plugin-based framework for algorithmic trading.
+
+The public face. Plugin authors also import the families :mod:`tradehooks.hookspecs`,
+:mod:`tradehooks.contracts`, :mod:`tradehooks.model`, :mod:`tradehooks.presets`,
+:mod:`tradehooks.exceptions` and :mod:`tradehooks.testing`.
+"""
+
+from ._api import backtest
+from ._clock import SimClock, WallClock
+from ._engine import Engine, EngineState
+from ._manager import PluginInfo, PluginManager
+from ._results import BacktestResult, Metrics
+from .contracts import RiskDecision, Target
+from .exceptions import (
+    BrokerError,
+    DataError,
+    EngineStateError,
+    FieldError,
+    InvalidOrderError,
+    PluginError,
+    PresetError,
+    TradehooksError,
+)
+from .hookspecs import hookimpl
+from .presets import Preset, load_preset, parse_preset
+
+__all__ = [
+    "BacktestResult",
+    "BrokerError",
+    "DataError",
+    "Engine",
+    "EngineState",
+    "EngineStateError",
+    "FieldError",
+    "InvalidOrderError",
+    "Metrics",
+    "PluginError",
+    "PluginInfo",
+    "PluginManager",
+    "Preset",
+    "PresetError",
+    "RiskDecision",
+    "SimClock",
+    "Target",
+    "TradehooksError",
+    "WallClock",
+    "backtest",
+    "hookimpl",
+    "load_preset",
+    "parse_preset",
+]
+
+__version__ = "0.1.0"
+
+# Tracebacks and reprs say ``tradehooks.Engine``, not ``tradehooks._engine.Engine``.
+for _name in ("backtest", "SimClock", "WallClock", "Engine", "EngineState", "PluginInfo", "PluginManager",
+              "BacktestResult", "Metrics"):
+    globals()[_name].__module__ = "tradehooks"
+del _name

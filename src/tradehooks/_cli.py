@@ -1,0 +1,227 @@
+"""The ``tradehooks`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ._manager import PluginManager
+from .exceptions import TradehooksError
+
+__all__ = ["main"]
+
+
+def _configure_logging(level: str, fmt: str) -> None:
+    """The command line, unlike the library, decides where logs go: stderr, human or JSON."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+# --- built-in commands ---------------------------------------------------------------------------------
+
+
+class BacktestCommand:
+    name = "backtest"
+    help = "run a backtest of a preset and print its metrics"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("preset", type=Path, help="the preset TOML file")
+        parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+        parser.add_argument("--disable", action="append", default=[], metavar="PLUGIN",
+                            help="do not load this plugin (repeatable)")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        from ._api import backtest
+
+        result = backtest(args.preset, disable=args.disable)
+        metrics = result.metrics.as_dict()
+        if args.json:
+            print(json.dumps({"engine_id": result.engine_id, **metrics}))
+        else:
+            print(format_metrics(metrics))
+        return 0
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """The metrics as an aligned two-column table."""
+    shown = {
+        "total return": f"{metrics['total_return']:.2%}",
+        "max drawdown": f"{metrics['max_drawdown']:.2%}",
+        "sharpe": f"{metrics['sharpe']:.2f}",
+        "trades": str(metrics["trades"]),
+        "fills": str(metrics["fills"]),
+        "fees": metrics["fees"],
+        "initial equity": metrics["initial_equity"],
+        "final equity": metrics["final_equity"],
+        "bars": str(metrics["bars"]),
+    }
+    width = max(map(len, shown))
+    value_width = max(map(len, shown.values()))
+    rule = "-" * (width + value_width + 3)
+    lines = [rule, *(f"{key:<{width}}   {value:>{value_width}}" for key, value in shown.items()), rule]
+    return "\n".join(lines)
+
+
+class PluginsCommand:
+    name = "plugins"
+    help = "list the plugins tradehooks finds"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print a JSON list")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        from ._registry import KINDS, Registry
+
+        manager = args.manager
+        registry = Registry(manager)
+        provided: dict[str, dict[str, list[str]]] = {}
+        for kind in KINDS:
+            for factory in registry.factories(kind):
+                provided.setdefault(factory.plugin, {}).setdefault(kind, []).append(factory.name)
+        rows = [
+            {
+                "name": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "builtin": info.builtin,
+                "hooks": list(info.hooks),
+                "provides": provided.get(info.name, {}),
+            }
+            for info in manager.list_plugins()
+        ]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        for row in rows:
+            provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["provides"].items())
+            print(f"{row['name']:<14} {row['distribution'] or '-'} {row['version'] or ''}")
+            print(f"{'':<14} hooks: {', '.join(row['hooks']) or '-'}")
+            if provides:
+                print(f"{'':<14} {provides}")
+        return 0
+
+
+class ValidateCommand:
+    name = "validate"
+    help = "check a preset: syntax, keys, values, plugins and their parameters"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("preset", type=Path, help="the preset TOML file")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        from ._engine import Engine
+
+        engine = Engine.from_preset(args.preset)
+        strategies = ", ".join(s.id for s in engine.preset.strategies) or "none"
+        print(f"{args.preset}: valid ({engine.mode}; strategies: {strategies})")
+        return 0
+
+
+class DataCommand:
+    name = "data"
+    help = "make and inspect bar data"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+        generate = sub.add_parser("generate", help="write deterministic synthetic bars to a CSV file")
+        generate.add_argument("--output", type=Path, required=True, help="the CSV file to write")
+        generate.add_argument("--symbol", default="BTCUSDT")
+        generate.add_argument("--bars", type=int, default=100_000)
+        generate.add_argument("--timeframe", default="1m")
+        generate.add_argument("--start", default="2024-01-01T00:00:00Z")
+        generate.add_argument("--seed", type=int, default=42)
+        generate.add_argument("--price", type=float, default=30_000.0, help="initial price")
+        generate.add_argument("--volatility", type=float, default=0.6, help="annualised volatility")
+        generate.add_argument("--tick-size", default="0.1")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        from .builtins.data_synthetic import generate_bars, write_csv
+        from .model import Instrument, parse_timeframe, parse_ts
+
+        instrument = Instrument(id=args.symbol, tick_size=args.tick_size, lot_size="0.001")
+        bars = generate_bars(
+            instrument, seed=args.seed, start_ts=parse_ts(args.start), timeframe=parse_timeframe(args.timeframe),
+            count=args.bars, initial_price=args.price, volatility=args.volatility,
+        )
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        rows = write_csv(args.output, bars)
+        print(f"wrote {rows} bars of {args.symbol} to {args.output}")
+        return 0
+
+
+BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand]
+
+
+# --- the entry point -----------------------------------------------------------------------------------
+
+
+def _parser(commands: Sequence[Any]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradehooks", description="Backtest, paper-trade and trade live.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="console", choices=["console", "json"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in commands:
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(command_parser)
+        command_parser.set_defaults(handler=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tradehooks`` command; return its exit code (2 for any error it can explain)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        manager = PluginManager()
+        commands = list(BUILTIN_COMMANDS)
+        taken = {c.name for c in commands}
+        for impl in reversed(manager.hook.register_commands.get_hookimpls()):
+            for command in impl.function() or ():
+                if command.name in taken:
+                    raise TradehooksError(
+                        f"plugin {manager.plugin_name(impl.plugin)!r} registers a command named "
+                        f"{command.name!r}, which is taken"
+                    )
+                taken.add(command.name)
+                commands.append(command)
+        args = _parser(commands).parse_args(argv)
+        args.manager = manager
+        _configure_logging(args.log_level, args.log_format)
+        return int(args.handler.run(args))
+    except TradehooksError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

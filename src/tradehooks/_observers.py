@@ -1,0 +1,37 @@
+"""Observer hooks, called implementation by implementation so one failure never breaks the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._manager import PluginManager
+
+__all__ = ["Observers"]
+
+
+class Observers:
+    """Calls one engine's observer hooks.
+
+    pluggy stops at the first implementation that raises; trading must not. Each implementation is
+    called on its own; an exception is logged and reported through the ``error`` hook (an exception in
+    an ``error`` implementation is only logged).
+    """
+
+    def __init__(self, manager: PluginManager, engine: Any, log: Any) -> None:
+        self._manager = manager
+        self._engine = engine
+        self._log = log
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        impls = getattr(self._manager.hook, hook_name).get_hookimpls()
+        if not impls:
+            return
+        kwargs["engine"] = self._engine
+        for impl in reversed(impls):  # the order pluggy itself would use: last registered first
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:
+                where = f"observer {self._manager.plugin_name(impl.plugin)}.{hook_name}"
+                self._log.error("observer.failed", where=where, error=f"{type(exc).__name__}: {exc}")
+                if hook_name != "error":
+                    self.notify("error", where=where, exception=exc)

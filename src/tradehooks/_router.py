@@ -1,0 +1,215 @@
+"""The order router: ``target - position - open orders`` becomes orders, never twice.
+
+Each (strategy, instrument) has a target quantity. Whenever the target changes, an order of that
+strategy updates or a fill arrives, the router reconciles that key:
+
+* a cancel still pending -> wait for its answer;
+* open orders that already cover ``target - position`` -> nothing to do;
+* open orders that do not -> cancel them, and place the difference once they are gone;
+* otherwise -> one market order for the difference, rounded towards zero to the lot size, checked
+  against the minimum notional and every risk rule.
+
+So a signal that repeats itself never double-orders, and a restart that rebuilds targets, positions
+and open orders places exactly what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .contracts import Broker, RiskDecision, RiskRule
+from .model import ZERO, Instrument, InstrumentId, Order, OrderStatus, OrderType, Side, to_decimal
+from ._portfolio import Portfolio
+
+__all__ = ["OrderRouter"]
+
+Key = tuple[str, InstrumentId]
+
+
+class OrderRouter:
+    """Turns per-strategy target quantities into orders for one broker."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        portfolio: Portfolio,
+        instruments: Mapping[InstrumentId, Instrument],
+        risk_rules: Sequence[tuple[str, RiskRule]],
+        clock: Any,
+        log: Any,
+        on_order: Callable[[Order], None],
+        on_risk: Callable[[str, str, str, Order | None], None],
+        id_prefix: str = "O",
+    ) -> None:
+        self.broker = broker
+        self.portfolio = portfolio
+        self.instruments = instruments
+        self.risk_rules = list(risk_rules)
+        self._clock = clock
+        self._log = log
+        self._on_order = on_order
+        self._on_risk = on_risk
+        self._id_prefix = id_prefix
+        self._sequence = 0
+        self.targets: dict[Key, Decimal] = {}
+        self.orders: dict[str, Order] = {}  # every order, latest state
+        self._open: dict[Key, dict[str, Order]] = {}
+        self._dirty: list[Key] = []
+        self._busy = False
+        self._skipped: dict[Key, str] = {}
+        self.halted = False  # the kill switch: no new orders while set
+
+    # --- inputs ------------------------------------------------------------------------------------
+
+    def set_target(self, strategy_id: str, instrument_id: InstrumentId, quantity: Decimal) -> None:
+        """Set the target quantity (signed) of one strategy in one instrument and reconcile."""
+        key = (strategy_id, instrument_id)
+        if self.targets.get(key) == quantity:
+            return
+        self.targets[key] = quantity
+        self._reconcile(key)
+
+    def order_updated(self, order: Order) -> Order:
+        """Record a broker's update of ``order``; reconcile its key. Returns the merged order."""
+        known = self.orders.get(order.client_order_id)
+        if known is not None and not known.is_open and order.is_open:
+            return known  # a late, stale update never reopens a closed order
+        self.orders[order.client_order_id] = order
+        key = (order.strategy_id, order.instrument_id)
+        book = self._open.setdefault(key, {})
+        if order.is_open:
+            book[order.client_order_id] = order
+        else:
+            book.pop(order.client_order_id, None)
+        self._reconcile(key)
+        return order
+
+    def fill_applied(self, strategy_id: str, instrument_id: InstrumentId) -> None:
+        """A fill changed a position; reconcile that key."""
+        self._reconcile((strategy_id, instrument_id))
+
+    def open_orders(self, strategy_id: str | None = None) -> list[Order]:
+        """Open orders, of one strategy or all, oldest first."""
+        found = [o for (sid, _), book in self._open.items() if strategy_id in (None, sid) for o in book.values()]
+        return sorted(found, key=lambda o: o.ts_created)
+
+    def cancel_all(self, strategy_id: str | None = None) -> int:
+        """Request the cancellation of every open order (of one strategy); return how many."""
+        orders = self.open_orders(strategy_id)
+        for order in orders:
+            self._cancel(order)
+        return len(orders)
+
+    def adopt(self, order: Order) -> None:
+        """Know an order that exists already (recovered from a journal or found at the broker)."""
+        self.orders[order.client_order_id] = order
+        if order.is_open:
+            self._open.setdefault((order.strategy_id, order.instrument_id), {})[order.client_order_id] = order
+
+    def forget_target(self, strategy_id: str, instrument_id: InstrumentId) -> None:
+        """Stop steering a key: its position is kept as it is."""
+        self.targets.pop((strategy_id, instrument_id), None)
+
+    # --- reconciliation ----------------------------------------------------------------------------
+
+    def _reconcile(self, key: Key) -> None:
+        self._dirty.append(key)
+        if self._busy:
+            return  # a broker answered synchronously: the outer loop picks the key up
+        self._busy = True
+        try:
+            while self._dirty:
+                self._reconcile_one(self._dirty.pop(0))
+        finally:
+            self._busy = False
+
+    def _reconcile_one(self, key: Key) -> None:
+        target = self.targets.get(key)
+        if target is None or self.halted:
+            return
+        book = self._open.get(key)
+        strategy_id, instrument_id = key
+        needed = target - self.portfolio.position(instrument_id, strategy_id)
+        if book:
+            if any(order.status is OrderStatus.PENDING_CANCEL for order in book.values()):
+                return
+            if sum((order.signed_remaining for order in book.values()), ZERO) == needed:
+                return
+            for order in list(book.values()):
+                self._cancel(order)
+            if self._open.get(key):
+                return  # wait for the cancels to be acknowledged
+        if not needed:
+            return
+        instrument = self.instruments[instrument_id]
+        quantity = instrument.quantity_down(abs(needed))
+        if not quantity:
+            return
+        mark = self.portfolio.last_price(instrument_id)
+        if quantity < instrument.min_quantity or (
+            mark is not None and quantity * to_decimal(mark) < instrument.min_notional
+        ):
+            reason = (
+                f"{instrument_id}: order of {quantity} is under the minimum "
+                f"(min quantity {instrument.min_quantity}, min notional {instrument.min_notional})"
+            )
+            if self._skipped.get(key) != reason:
+                self._skipped[key] = reason
+                self._log.warning("order.skipped", strategy_id=strategy_id, reason=reason)
+            return
+        side = Side.BUY if needed > 0 else Side.SELL
+        order = self._new_order(strategy_id, instrument_id, side, quantity)
+        order = self._check_risk(order, instrument)
+        if order is None:
+            return
+        self.orders[order.client_order_id] = order
+        self._open.setdefault(key, {})[order.client_order_id] = order
+        self._on_order(order)
+        self.broker.submit(order)
+
+    def _new_order(self, strategy_id: str, instrument_id: InstrumentId, side: Side, quantity: Decimal) -> Order:
+        self._sequence += 1
+        now = self._clock.now()
+        return Order(
+            client_order_id=f"{self._id_prefix}-{self._sequence}",
+            strategy_id=strategy_id,
+            instrument_id=instrument_id,
+            side=side,
+            type=OrderType.MARKET,
+            quantity=quantity,
+            ts_created=now,
+            ts_updated=now,
+        )
+
+    def _check_risk(self, order: Order, instrument: Instrument) -> Order | None:
+        for name, rule in self.risk_rules:
+            decision = rule.check(order, self.portfolio)
+            if decision is None or decision.action == "allow":
+                continue
+            self._on_risk(name, decision.reason, decision.action, order)
+            if decision.action == "deny":
+                return None
+            if decision.action == "shrink":
+                quantity = instrument.quantity_down(decision.quantity or ZERO)
+                if quantity <= 0:
+                    return None
+                order = attrs.evolve(order, quantity=min(quantity, order.quantity))
+            else:
+                raise ValueError(f"risk rule {name!r} returned an unknown action {decision.action!r}")
+        return order
+
+    def _cancel(self, order: Order) -> None:
+        if order.status is OrderStatus.PENDING_CANCEL:
+            return
+        pending = attrs.evolve(order, status=OrderStatus.PENDING_CANCEL, ts_updated=self._clock.now())
+        self.orders[order.client_order_id] = pending
+        self._open[(order.strategy_id, order.instrument_id)][order.client_order_id] = pending
+        self._on_order(pending)
+        self.broker.cancel(order.client_order_id)
+
+

@@ -1,0 +1,300 @@
+"""The ``csv`` data source: bars read from CSV files, one file per instrument.
+
+Every file has the header ``timestamp,open,high,low,close,volume`` (columns in any order) and one
+candle per row. ``timestamp`` is the candle's **open** time, either ISO-8601
+(``2023-01-02T16:45:00Z``; no zone means UTC) or integer epoch milliseconds, strictly increasing.
+
+Files are streamed row by row, so memory stays flat however long they are, and every malformed row
+stops the stream with a :class:`~tradehooks.exceptions.DataError` naming the file and the line.
+
+Example preset::
+
+    [data]
+    source = "csv"
+    [data.params]
+    paths = { BTCUSDT = "data/BTC_USDT-5m.csv", ETHBTC = "data/ETH_BTC-5m.csv" }
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, time
+from itertools import islice, takewhile
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import anyio.to_thread
+import attrs
+
+from tradehooks import hookimpl
+from tradehooks.exceptions import DataError
+from tradehooks.model import NS_PER_SECOND, Bar, InstrumentId, check_bar, format_ts, parse_ts
+
+if TYPE_CHECKING:
+    from tradehooks.contracts import ComponentContext
+
+__all__ = ["COLUMNS", "CsvDataSource", "read_csv_bars", "register_data_sources"]
+
+COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+"""The columns every bar file has, in the canonical order."""
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_NS_PER_DAY = 86400 * NS_PER_SECOND
+_INF = float("inf")
+_TS = itemgetter(1)  # Bar.ts: the merge key
+
+
+def read_csv_bars(path: str | Path, instrument_id: InstrumentId) -> Iterator[Bar]:
+    """Stream the bars of one CSV file, row by row.
+
+    The file is opened on the first ``next()`` and closed when the generator ends or is closed.
+
+    Args:
+        path: the file.
+        instrument_id: the instrument the bars are stamped with.
+
+    Yields:
+        One :class:`~tradehooks.model.Bar` per row, in file order.
+
+    Raises:
+        DataError: the file is missing or unreadable, the header lacks a column, or a row is
+            malformed (wrong field count, not a number, NaN or infinite, non-positive price,
+            high < low, open or close outside [low, high], negative volume, a timestamp that is not
+            after the previous one); ``path`` and ``line`` (1-based) say where.
+    """
+    name = str(path)
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by the with below)
+    except FileNotFoundError:
+        raise DataError("file not found", path=name) from None
+    except OSError as exc:
+        raise DataError(f"cannot read the file: {exc.strerror or exc}", path=name) from None
+    with handle:
+        reader = csv.reader(handle)
+        order = _read_header(reader, name)
+        rows: Iterator[list[str]] = reader
+        if order != (0, 1, 2, 3, 4, 5):
+            pick = itemgetter(*order)
+            rows = (list(pick(row)) if len(row) == 6 else row for row in reader)
+        new = tuple.__new__
+        day, day_ns = "\0", 0  # the last 'YYYY-MM-DDT' seen and its midnight in ns
+        times: dict[str, int] = {}  # 'HH:MM:SS' -> ns since midnight
+        prev: float = -_INF
+        try:
+            for row in rows:
+                # The per-row path: unpack, parse, one chained comparison; reasons only on failure.
+                try:
+                    t, ot, ht, lt, ct, vt = row
+                    if len(t) == 20 and t[19] == "Z" and t[10] == "T":  # YYYY-MM-DDTHH:MM:SSZ, parts cached
+                        if not t.startswith(day):
+                            day, day_ns = t[:11], _midnight(t)
+                        clock = t[11:19]
+                        ts = times.get(clock, -1)
+                        if ts < 0:
+                            ts = _time_of_day(times, clock)
+                        ts += day_ns
+                    elif t.isdigit():
+                        ts = int(t) * 1_000_000
+                    else:
+                        ts = parse_ts(t)
+                    o = float(ot)
+                    h = float(ht)
+                    lo = float(lt)
+                    c = float(ct)
+                    v = float(vt)
+                except ValueError:
+                    if not row:  # a blank line
+                        continue
+                    raise DataError(_field_problem(row), path=name, line=reader.line_num) from None
+                if ts <= prev or not (0 < lo <= o <= h < _INF and lo <= c <= h and 0 <= v < _INF):
+                    bar = Bar(instrument_id, ts, o, h, lo, c, v)
+                    raise DataError(_bar_problem(bar, prev), path=name, line=reader.line_num)
+                prev = ts
+                yield new(Bar, (instrument_id, ts, o, h, lo, c, v))
+        except csv.Error as exc:
+            raise DataError(f"not a readable CSV row: {exc}", path=name, line=reader.line_num) from None
+        except UnicodeDecodeError as exc:  # decoded in chunks: the line is unknown
+            raise DataError(f"not UTF-8 text: {exc.reason}", path=name) from None
+
+
+def _midnight(text: str) -> int:
+    """Midnight UTC of ``YYYY-MM-DDT...``, in ns (``ValueError`` if it is no date)."""
+    if text[4] != "-" or text[7] != "-":
+        raise ValueError(text)
+    return (date.fromisoformat(text[:10]).toordinal() - _EPOCH_DAY) * _NS_PER_DAY
+
+
+def _time_of_day(cache: dict[str, int], text: str) -> int:
+    """Nanoseconds since midnight of ``HH:MM:SS``, remembered in ``cache`` (kept small)."""
+    if text[2] != ":" or text[5] != ":":
+        raise ValueError(text)
+    moment = time.fromisoformat(text)
+    if len(cache) >= 4096:
+        cache.clear()
+    cache[text] = ns = (moment.hour * 3600 + moment.minute * 60 + moment.second) * NS_PER_SECOND
+    return ns
+
+
+def _read_header(reader: Any, name: str) -> tuple[int, ...]:
+    """Read the header row; return the position of each of :data:`COLUMNS` in it."""
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"not a readable CSV header: {exc}", path=name, line=1) from None
+    except UnicodeDecodeError as exc:  # decoded in chunks: the line is unknown
+        raise DataError(f"not UTF-8 text: {exc.reason}", path=name) from None
+    if not header:
+        raise DataError(f"empty file: expected the header {','.join(COLUMNS)}", path=name, line=1)
+    names = [column.strip().lower() for column in header]
+    for column in names:
+        if column not in COLUMNS:
+            raise DataError(f"unexpected column {column!r}; expected {','.join(COLUMNS)}", path=name, line=1)
+        if names.count(column) > 1:
+            raise DataError(f"duplicate column {column!r}", path=name, line=1)
+    for column in COLUMNS:
+        if column not in names:
+            raise DataError(f"missing column {column!r}", path=name, line=1)
+    return tuple(names.index(column) for column in COLUMNS)
+
+
+def _field_problem(row: list[str]) -> str:
+    """Why a row failed to parse (called only for bad rows)."""
+    if len(row) != len(COLUMNS):
+        return f"expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(row)}"
+    try:
+        parse_ts(row[0])
+    except DataError:
+        return f"timestamp {row[0]!r} is not an ISO-8601 time or epoch milliseconds"
+    for column, text in zip(COLUMNS[1:], row[1:]):
+        try:
+            float(text)
+        except ValueError:
+            return f"{column} {text!r} is not a number"
+    return f"timestamp {row[0]!r} is not in the form YYYY-MM-DDTHH:MM:SSZ"  # e.g. 2023-01-02T164500.1Z
+
+
+def _bar_problem(bar: Bar, prev: float) -> str:
+    """Why a parsed bar is refused (called only for bad bars)."""
+    if bar.ts <= prev:
+        return f"timestamp {format_ts(bar.ts)} is not after the previous one {format_ts(int(prev))}"
+    return check_bar(bar) or f"malformed bar {bar!r}"
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise ValueError(f"{attribute.name} must not be empty")
+
+
+class CsvDataSource:
+    """Bars from CSV files: one file for the preset's instrument, or one file per instrument.
+
+    Several files are merged by timestamp (ties keep the order of ``paths``). ``history()`` re-reads
+    the instrument's file from the start and keeps the last ``count`` bars that closed by ``end``.
+    """
+
+    name: ClassVar[str] = "csv"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """The ``[data.params]`` of a ``csv`` source.
+
+        Attributes:
+            path: one file (relative paths resolve against the preset's directory), for the preset's
+                only instrument or for ``symbol``.
+            paths: instrument id -> file, for several instruments.
+            symbol: the instrument ``path`` holds; required when the preset has several instruments.
+            batch_size: bars per batch yielded by ``stream()``.
+        """
+
+        path: str | None = attrs.field(default=None, validator=_non_empty)
+        paths: dict[str, str] = attrs.field(factory=dict)
+        symbol: str | None = attrs.field(default=None, validator=_non_empty)
+        batch_size: int = attrs.field(default=4096, validator=_positive)
+
+        def __attrs_post_init__(self) -> None:
+            if (self.path is None) == (not self.paths):
+                raise ValueError("give exactly one of 'path' (one file) or 'paths' (instrument id -> file)")
+            if self.paths and self.symbol is not None:
+                raise ValueError("'symbol' goes with 'path'; 'paths' already names each file's instrument")
+
+    def __init__(self, params: CsvDataSource.Params, ctx: ComponentContext) -> None:
+        """Resolve the files and check that they exist, so a bad preset is refused before it runs.
+
+        Raises:
+            ValueError: ``symbol`` is missing or names no instrument of the preset.
+            DataError: a file does not exist.
+        """
+        known = list(ctx.instruments)
+        wanted = dict(params.paths)
+        if params.path is not None:
+            symbol = params.symbol
+            if symbol is None:
+                if len(known) != 1:
+                    raise ValueError(
+                        f"'path' needs 'symbol' when the preset has {len(known)} instruments "
+                        f"({', '.join(known) or 'none'}); or give 'paths' (instrument id -> file)"
+                    )
+                symbol = known[0]
+            wanted = {symbol: params.path}
+        for instrument_id in wanted:
+            if known and instrument_id not in ctx.instruments:
+                raise ValueError(f"{instrument_id!r} is not an instrument of the preset ({', '.join(known)})")
+        self._files: dict[InstrumentId, Path] = {}
+        for instrument_id, text in wanted.items():
+            path = Path(text).expanduser()
+            path = path if path.is_absolute() else ctx.base_dir / path
+            if not path.is_file():
+                raise DataError("file not found", path=str(path))
+            self._files[instrument_id] = path
+        self._batch_size = params.batch_size
+        self._timeframe = ctx.timeframe
+        self._log = ctx.log
+
+    async def stream(self) -> AsyncIterator[list[Bar]]:
+        """Yield the bars of every file in batches of ``batch_size``, merged by timestamp.
+
+        Raises:
+            DataError: a file vanished or a row is malformed (the batches before it were yielded).
+        """
+        self._log.debug("csv stream starts", files={k: str(v) for k, v in self._files.items()})
+        readers = [read_csv_bars(path, instrument_id) for instrument_id, path in self._files.items()]
+        bars: Iterator[Bar] = readers[0] if len(readers) == 1 else heapq.merge(*readers, key=_TS)
+        size = self._batch_size
+        try:
+            while batch := list(islice(bars, size)):
+                yield batch
+        finally:
+            for reader in readers:
+                reader.close()
+
+    async def history(self, instrument_id: InstrumentId, end: int, count: int) -> list[Bar]:
+        """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end``, oldest
+        first (the file is read in a worker thread; an unknown instrument gives ``[]``)."""
+        path = self._files.get(instrument_id)
+        if path is None or count <= 0:
+            return []
+        return await anyio.to_thread.run_sync(_last_bars, path, instrument_id, end - self._timeframe, count)
+
+
+def _last_bars(path: Path, instrument_id: InstrumentId, last_ts: int, count: int) -> list[Bar]:
+    """The last ``count`` bars of the file with ``ts <= last_ts``."""
+    bars = read_csv_bars(path, instrument_id)
+    try:
+        return list(deque(takewhile(lambda bar: bar.ts <= last_ts, bars), maxlen=count))
+    finally:
+        bars.close()
+
+
+@hookimpl
+def register_data_sources() -> list[type]:
+    """Register the ``csv`` data source."""
+    return [CsvDataSource]

@@ -1,0 +1,432 @@
+"""The paper broker: fills orders against bars, deterministically, with exact fees and its own ledger.
+
+Orders never fill when submitted. The engine calls :meth:`PaperBroker.on_bar` with every bar before
+strategies see it, so an order decided on bar *t*'s close fills at bar *t+1*'s open at the earliest.
+
+========================  =====================================================================
+order                     fills on a bar (buy shown; a sell mirrors it)
+========================  =====================================================================
+market                    at the open, plus slippage; taker
+limit at L                at the open if open <= L (gapped through), else at L if low <= L; maker
+stop at S                 at the open if open >= S, else at S if high >= S; plus slippage; taker
+stop-limit at S, L        triggers like a stop, then is a limit at L; triggered intrabar, it fills
+                          at S only if S <= L, else rests as a limit from the next bar; maker
+========================  =====================================================================
+
+Taker prices are rounded to the tick in the trader's disfavour (a buy up, a sell down). IOC and FOK
+orders live for one bar; DAY orders expire on the first bar of a later UTC day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+
+from tradehooks import hookimpl
+from tradehooks.contracts import BrokerEvents, ComponentContext
+from tradehooks.exceptions import EngineStateError, InvalidOrderError
+from tradehooks.model import (
+    NS_PER_SECOND,
+    ZERO,
+    Bar,
+    Fill,
+    Instrument,
+    InstrumentId,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    to_decimal,
+)
+
+__all__ = ["PaperBroker", "register_brokers"]
+
+_NS_PER_DAY = 86_400 * NS_PER_SECOND
+_BPS = Decimal(10_000)
+
+
+def _fee_rate(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if not Decimal("-0.01") <= value < Decimal("0.1"):
+        raise ValueError(
+            f"{attribute.name} must be >= -0.01 and < 0.1 (a fraction of notional: 0.001 is 0.1%), "
+            f"got {value}"
+        )
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[Decimal | None], value: Decimal | None) -> None:
+    if value is not None and not ZERO < value <= 1:
+        raise ValueError(f"{attribute.name} must be > 0 and <= 1 (or unset for no cap), got {value}")
+
+
+def _to_balances(value: Mapping[str, Any] | None) -> dict[str, Decimal] | None:
+    return None if value is None else {currency: to_decimal(amount) for currency, amount in value.items()}
+
+
+@attrs.define(slots=True)
+class _Working:
+    """The broker's private bookkeeping for one open order."""
+
+    order: Order
+    after_ts: int | None  # the order may fill only on bars that open after this ts (no look-ahead)
+    day: int  # the UTC day number (ns // one day) the order was submitted on, for DAY orders
+    triggered: bool = False  # a stop or stop-limit whose trigger was hit
+    notional: Decimal = ZERO  # sum of price * quantity of its fills, for the exact VWAP
+
+
+class PaperBroker:
+    """A simulated broker that fills orders against bars and keeps its own exact account.
+
+    Args:
+        params: validated parameters, or ``None`` for the defaults.
+        ctx: the engine's context (instruments, clock, log).
+    """
+
+    name: ClassVar[str] = "paper"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """The paper broker's parameters.
+
+        Attributes:
+            taker_fee: fee rate of market and stop fills, a fraction of notional (>= -0.01, < 0.1).
+            maker_fee: fee rate of limit and stop-limit fills (negative for a rebate).
+            slippage_bps: basis points added to a taker buy's price (subtracted from a sell's).
+            max_volume_fraction: at most this fraction of a bar's volume fills per bar (``None``: no cap).
+            balances: starting cash per currency; ``None`` takes it from the engine.
+        """
+
+        taker_fee: Decimal = attrs.field(default=Decimal("0.001"), converter=to_decimal, validator=_fee_rate)
+        maker_fee: Decimal = attrs.field(default=Decimal("0.001"), converter=to_decimal, validator=_fee_rate)
+        slippage_bps: Decimal = attrs.field(default=ZERO, converter=to_decimal, validator=_non_negative)
+        max_volume_fraction: Decimal | None = attrs.field(
+            default=None, converter=attrs.converters.optional(to_decimal), validator=_fraction
+        )
+        balances: dict[str, Decimal] | None = attrs.field(default=None, converter=_to_balances)
+
+    def __init__(self, params: PaperBroker.Params | None, ctx: ComponentContext) -> None:
+        self._params = params if params is not None else PaperBroker.Params()
+        self._ctx = ctx
+        self._events: BrokerEvents | None = None
+        self._cash: dict[str, Decimal] = dict(self._params.balances or {})
+        self._positions: dict[InstrumentId, Decimal] = {}
+        self._open: dict[str, _Working] = {}  # insertion order is submission order
+        self._seen: set[str] = set()
+        self._last_close: dict[InstrumentId, Decimal] = {}
+        self._last_ts: int | None = None
+        self._trades = 0
+        self._accepted = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def set_initial_cash(self, currency: str, amount: Decimal) -> None:
+        """Set the starting cash in ``currency`` (the engine calls this before :meth:`connect` when the
+        preset gives no ``balances``; configured balances win)."""
+        if self._events is not None:
+            raise EngineStateError("set_initial_cash must be called before connect")
+        if self._params.balances is not None:
+            self._ctx.log.debug("paper broker: configured balances win over initial cash", currency=currency)
+            return
+        self._cash[currency] = to_decimal(amount)
+
+    async def connect(self, events: BrokerEvents) -> None:
+        """Start reporting order updates and fills to ``events``."""
+        self._events = events
+
+    async def close(self) -> None:
+        """Stop; open orders stay as they are."""
+        self._ctx.log.debug("paper broker closed", open_orders=len(self._open))
+
+    # --- account --------------------------------------------------------------------------------------
+
+    def balances(self) -> dict[str, Decimal]:
+        """Cash per currency: the starting cash minus ``signed_qty * price + fee`` of every fill."""
+        return dict(self._cash)
+
+    def positions(self) -> dict[InstrumentId, Decimal]:
+        """Signed net position per instrument traded (the sum of signed fill quantities)."""
+        return dict(self._positions)
+
+    def open_orders(self) -> tuple[Order, ...]:
+        """The open orders, in submission order."""
+        return tuple(work.order for work in self._open.values())
+
+    # --- requests -------------------------------------------------------------------------------------
+
+    def submit(self, order: Order) -> None:
+        """Accept ``order`` to rest until the next bar, or reject it; a repeated id is ignored."""
+        events = self._sink()
+        if order.client_order_id in self._seen:
+            self._ctx.log.debug("paper broker: repeat ignored", client_order_id=order.client_order_id)
+            return
+        self._seen.add(order.client_order_id)
+        now = self._ctx.clock.now()
+        problem = self._problem(order)
+        if problem is not None:
+            rejected = attrs.evolve(order, status=OrderStatus.REJECTED, reason=problem, ts_updated=now)
+            events.order_updated(rejected)
+            return
+        self._accepted += 1
+        accepted = attrs.evolve(
+            order, status=OrderStatus.ACCEPTED, ts_updated=now, venue_order_id=f"paper-order-{self._accepted}"
+        )
+        submitted_at = order.ts_created or (
+            self._last_ts + self._ctx.timeframe if self._last_ts is not None else now
+        )
+        self._open[order.client_order_id] = _Working(accepted, self._last_ts, submitted_at // _NS_PER_DAY)
+        events.order_updated(accepted)
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel an open order; an unknown or closed id is ignored."""
+        work = self._open.get(client_order_id)
+        if work is None:
+            self._ctx.log.debug("paper broker: nothing to cancel", client_order_id=client_order_id)
+            return
+        self._finish(work, OrderStatus.CANCELED, "cancelled on request", self._ctx.clock.now())
+
+    def amend(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+    ) -> None:
+        """Change an open order's quantity (the total, filled part included), price or trigger price.
+
+        An unknown or closed id is ignored. The amended order is reported with its new values.
+
+        Raises:
+            InvalidOrderError: the new values break the instrument's rules or the order's own (a
+                quantity not above what already filled, a price on a market order, a crossing post-only
+                limit, ...); the order is left unchanged.
+        """
+        events = self._sink()
+        work = self._open.get(client_order_id)
+        if work is None:
+            self._ctx.log.debug("paper broker: nothing to amend", client_order_id=client_order_id)
+            return
+        changes: dict[str, Any] = {
+            key: to_decimal(value)
+            for key, value in (("quantity", quantity), ("price", price), ("trigger_price", trigger_price))
+            if value is not None
+        }
+        if not changes:
+            return
+        old = work.order
+        try:
+            amended = attrs.evolve(old, **changes, ts_updated=self._ctx.clock.now())
+        except ValueError as exc:
+            raise InvalidOrderError(f"cannot amend {client_order_id}: {exc}") from None
+        if amended.quantity <= amended.filled_quantity:
+            raise InvalidOrderError(
+                f"cannot amend {client_order_id}: quantity {amended.quantity} is not above the "
+                f"{amended.filled_quantity} already filled"
+            )
+        problem = self._problem(amended)
+        if problem is not None:
+            raise InvalidOrderError(f"cannot amend {client_order_id}: {problem}")
+        work.order = amended
+        work.after_ts = self._last_ts
+        events.order_updated(amended)
+
+    def _problem(self, order: Order) -> str | None:
+        """Why ``order`` must be rejected, or ``None``."""
+        instrument = self._ctx.instruments.get(order.instrument_id)
+        if instrument is None:
+            return f"unknown instrument {order.instrument_id!r}"
+        last = self._last_close.get(order.instrument_id)
+        try:
+            order.check(instrument)
+            if order.type is OrderType.MARKET and last is not None:
+                instrument.check_quantity(order.quantity, last)  # the minimum notional at the last close
+        except InvalidOrderError as exc:
+            return str(exc)
+        if order.post_only:
+            if order.type in (OrderType.MARKET, OrderType.STOP):
+                return f"a post-only order must be a limit order, not {order.type.value}"
+            if order.type is OrderType.LIMIT and last is not None and order.price is not None:
+                crosses = order.price >= last if order.side is Side.BUY else order.price <= last
+                if crosses:
+                    return f"post-only limit {order.price} would take liquidity (last close {last})"
+        if order.reduce_only and self._reducible(order) < order.remaining:
+            position = self._positions.get(order.instrument_id, ZERO)
+            return (
+                f"reduce-only {order.side.value} of {order.remaining} would increase the position {position}"
+            )
+        return None
+
+    # --- matching -------------------------------------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> None:
+        """Match the open orders of ``bar``'s instrument against it, in submission order.
+
+        Call with every bar before strategies see it. Orders submitted from now on (even from an event
+        callback during this call) wait for a bar that opens later.
+        """
+        if self._last_ts is None or bar.ts > self._last_ts:
+            self._last_ts = bar.ts
+        instrument = self._ctx.instruments.get(bar.instrument_id)
+        if instrument is not None:
+            self._match_bar(bar, instrument)
+        self._last_close[bar.instrument_id] = to_decimal(bar.close)
+
+    def _match_bar(self, bar: Bar, instrument: Instrument) -> None:
+        fraction = self._params.max_volume_fraction
+        budget = None if fraction is None else instrument.quantity_down(to_decimal(bar.volume) * fraction)
+        day = bar.ts // _NS_PER_DAY
+        candidates = [
+            work
+            for work in self._open.values()
+            if work.order.instrument_id == bar.instrument_id
+            and (work.after_ts is None or bar.ts > work.after_ts)
+        ]
+        for work in candidates:
+            if work.order.client_order_id not in self._open:  # closed by a callback during this loop
+                continue
+            order = work.order
+            tif = order.time_in_force
+            if tif is TimeInForce.DAY and day != work.day:
+                self._finish(work, OrderStatus.EXPIRED, "day order expired at the end of its UTC day", bar.ts)
+                continue
+            matched = self._price(work, instrument, bar)
+            if matched is not None:
+                quantity = order.remaining if budget is None else min(order.remaining, budget)
+                if order.reduce_only:
+                    reducible = self._reducible(order)
+                    if reducible <= 0:
+                        reason = "reduce-only: no position left to reduce"
+                        self._finish(work, OrderStatus.CANCELED, reason, bar.ts)
+                        continue
+                    quantity = min(quantity, reducible)
+                if tif is TimeInForce.FOK and quantity < order.remaining:
+                    quantity = ZERO
+                if quantity > 0:
+                    if budget is not None:
+                        budget -= quantity
+                    self._fill(work, instrument, quantity, matched[0], matched[1], bar.ts)
+            if work.order.is_open and tif in (TimeInForce.IOC, TimeInForce.FOK):
+                reason = (
+                    "fill-or-kill: could not fill whole on the first bar"
+                    if tif is TimeInForce.FOK
+                    else "immediate-or-cancel: the unfilled rest was cancelled"
+                )
+                self._finish(work, OrderStatus.CANCELED, reason, bar.ts)
+
+    def _price(self, work: _Working, instrument: Instrument, bar: Bar) -> tuple[Decimal, Liquidity] | None:
+        """The price and liquidity ``work``'s order fills at on ``bar``, or ``None`` if it does not."""
+        order = work.order
+        buy = order.side is Side.BUY
+        open_ = to_decimal(bar.open)
+        if order.type is OrderType.MARKET or (order.type is OrderType.STOP and work.triggered):
+            return self._taker_price(instrument, open_, buy), Liquidity.TAKER
+        if order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not work.triggered:
+            stop = order.trigger_price
+            assert stop is not None  # the Order validator guarantees it
+            extreme = to_decimal(bar.high if buy else bar.low)
+            at_open = open_ >= stop if buy else open_ <= stop
+            if not (at_open or (extreme >= stop if buy else extreme <= stop)):
+                return None
+            work.triggered = True
+            if order.type is OrderType.STOP:
+                return self._taker_price(instrument, open_ if at_open else stop, buy), Liquidity.TAKER
+            if not at_open:  # triggered intrabar at the stop: fill there only if within the limit
+                limit = order.price
+                assert limit is not None
+                within = stop <= limit if buy else stop >= limit
+                return (stop, Liquidity.MAKER) if within else None
+        limit = order.price
+        assert limit is not None
+        if buy:
+            if open_ <= limit:
+                return instrument.price_ceil(open_), Liquidity.MAKER
+            return (limit, Liquidity.MAKER) if to_decimal(bar.low) <= limit else None
+        if open_ >= limit:
+            return instrument.price_floor(open_), Liquidity.MAKER
+        return (limit, Liquidity.MAKER) if to_decimal(bar.high) >= limit else None
+
+    def _taker_price(self, instrument: Instrument, price: Decimal, buy: bool) -> Decimal:
+        """``price`` moved by the slippage against the trader and rounded to the tick the same way."""
+        slip = self._params.slippage_bps / _BPS
+        if buy:
+            return instrument.price_ceil(price * (1 + slip))
+        return instrument.price_floor(price * (1 - slip))
+
+    def _reducible(self, order: Order) -> Decimal:
+        """How much ``order`` may fill while only reducing the current position."""
+        position = self._positions.get(order.instrument_id, ZERO)
+        return max(-position, ZERO) if order.side is Side.BUY else max(position, ZERO)
+
+    # --- reporting ------------------------------------------------------------------------------------
+
+    def _fill(
+        self,
+        work: _Working,
+        instrument: Instrument,
+        quantity: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        ts: int,
+    ) -> None:
+        """Book a fill of ``quantity`` at ``price``, then report the fill and the order's new state."""
+        events = self._sink()
+        order = work.order
+        rate = self._params.maker_fee if liquidity is Liquidity.MAKER else self._params.taker_fee
+        self._trades += 1
+        fill = Fill(
+            trade_id=f"paper-{self._trades}",
+            client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fee=price * quantity * rate,
+            fee_currency=instrument.quote,
+            liquidity=liquidity,
+            ts=ts,
+        )
+        self._cash[instrument.quote] = (
+            self._cash.get(instrument.quote, ZERO) - fill.signed_quantity * price - fill.fee
+        )
+        position = self._positions.get(order.instrument_id, ZERO)
+        self._positions[order.instrument_id] = position + fill.signed_quantity
+        work.notional += price * quantity
+        filled = order.filled_quantity + quantity
+        work.order = attrs.evolve(
+            order,
+            status=OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED,
+            filled_quantity=filled,
+            avg_fill_price=work.notional / filled,
+            ts_updated=ts,
+        )
+        if not work.order.is_open:
+            del self._open[order.client_order_id]
+        events.fill(fill)
+        events.order_updated(work.order)
+
+    def _finish(self, work: _Working, status: OrderStatus, reason: str, ts: int) -> None:
+        """Close ``work``'s order with ``status`` (cancelled or expired) and report it."""
+        del self._open[work.order.client_order_id]
+        work.order = attrs.evolve(work.order, status=status, reason=reason, ts_updated=ts)
+        self._sink().order_updated(work.order)
+
+    def _sink(self) -> BrokerEvents:
+        if self._events is None:
+            raise EngineStateError("the paper broker is not connected: call connect(events) first")
+        return self._events
+
+
+@hookimpl
+def register_brokers() -> list[type]:
+    """Register the paper broker as ``"paper"``."""
+    return [PaperBroker]

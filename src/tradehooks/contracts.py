@@ -1,0 +1,269 @@
+"""The small contracts every component satisfies: one :class:`typing.Protocol` per extension point.
+
+A plugin registers **classes** through the ``register_*`` hooks. Every such class has a unique
+``name`` (what presets use) and may have a ``Params`` class (a frozen attrs class; the preset's
+``params`` table is validated into it by cattrs, unknown keys are errors). The engine builds one object
+per use:
+
+======================  ===============================  ====================================
+kind                    built as                         called
+======================  ===============================  ====================================
+data source             ``cls(params, ctx)``             ``stream()`` once, ``history()`` on warm-up
+indicator               ``cls(params)``                  ``update(bar)`` on every bar
+signal (the strategy)   ``cls(params, ctx)``             ``on_bar(bar)`` on every bar
+sizer                   ``cls(params, ctx)``             ``size(...)`` when a target changes
+risk rule               ``cls(params, ctx)``             ``check(order, view)`` for every order
+broker                  ``cls(params, ctx)``             ``submit``/``cancel``/``amend``
+======================  ===============================  ====================================
+
+The per-event path calls these methods directly; pluggy is used only to collect the classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+import attrs
+
+from .model import Bar, Fill, Instrument, InstrumentId, Order
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = [
+    "Broker",
+    "BrokerEvents",
+    "Clock",
+    "ComponentContext",
+    "DataSource",
+    "Indicator",
+    "PortfolioView",
+    "RiskDecision",
+    "RiskRule",
+    "Signal",
+    "Sizer",
+    "Target",
+]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Where the engine reads the time: simulated in backtests, the wall clock in paper and live."""
+
+    def now(self) -> int:
+        """The current time in integer nanoseconds since the Unix epoch (UTC)."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class ComponentContext:
+    """What the engine hands a component it builds.
+
+    Attributes:
+        engine_id: the engine's id (also bound on ``log``).
+        mode: ``"backtest"``, ``"paper"`` or ``"live"``.
+        clock: the engine's clock.
+        log: a structlog logger bound with the engine id (and strategy id for strategy components).
+        base_dir: the directory relative paths in the preset are resolved against.
+        instruments: every instrument of the preset, by id.
+        timeframe: the bar length in nanoseconds.
+        strategy_id: the strategy this component belongs to (signals, sizers), else ``None``.
+        instrument: the instrument a signal runs on, else ``None``.
+    """
+
+    engine_id: str
+    mode: str
+    clock: Clock
+    log: FilteringBoundLogger
+    base_dir: Path
+    instruments: Mapping[InstrumentId, Instrument]
+    timeframe: int
+    strategy_id: str | None = None
+    instrument: Instrument | None = None
+    _indicator_factory: Any = attrs.field(default=None, alias="indicator_factory", repr=False)
+
+    def indicator(self, name: str, /, **params: Any) -> Indicator:
+        """Build indicator ``name`` with ``params`` and have the engine update it on every bar of this
+        signal's instrument, **before** ``on_bar`` is called. Only signals may ask for indicators.
+
+        Example::
+
+            self.fast = ctx.indicator("sma", period=params.fast)
+        """
+        if self._indicator_factory is None:
+            raise TypeError("only a signal's context can build indicators")
+        return self._indicator_factory(name, params)  # type: ignore[no-any-return]
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """Produces the bars of the preset's instruments, in time order."""
+
+    name: ClassVar[str]
+
+    def stream(self) -> AsyncIterator[Sequence[Bar]]:
+        """Yield bars in batches (a backtest source yields large batches, a live source batches of
+        one), in non-decreasing ``ts`` order across all instruments. The stream ends when the data does;
+        a live source runs until cancelled."""
+        ...
+
+    async def history(self, instrument_id: InstrumentId, end: int, count: int) -> Sequence[Bar]:
+        """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end`` (ns), oldest
+        first, to warm indicators up. Sources without history return an empty sequence."""
+        ...
+
+
+@runtime_checkable
+class Indicator(Protocol):
+    """An incremental indicator: O(1) work per update.
+
+    Values follow TA-Lib's conventions (the same warm-up length, SMA-seeded EMA, Wilder smoothing).
+    """
+
+    name: ClassVar[str]
+
+    @property
+    def value(self) -> float | None:
+        """The latest value, or ``None`` until warmed up."""
+        ...
+
+    def update(self, bar: Bar) -> float | None:
+        """Take one bar, return the new value (``None`` until warmed up)."""
+        ...
+
+
+@attrs.frozen
+class Target:
+    """What a signal wants: a target exposure in [-1, 1] for the bar's instrument, and why.
+
+    ``1`` is fully long (as much as the sizer allows), ``0`` flat, ``-1`` fully short.
+    """
+
+    exposure: float
+    reason: str = ""
+
+
+@runtime_checkable
+class Signal(Protocol):
+    """The strategy: reads bars and indicators, says where it wants to be. It never places orders.
+
+    One object is built per strategy and instrument.
+    """
+
+    name: ClassVar[str]
+
+    def on_bar(self, bar: Bar) -> Target | float | None:
+        """Called with every closed bar of the instrument, after its indicators were updated.
+
+        Return a :class:`Target` (or a bare exposure float) to change the target, or ``None`` to keep
+        the previous one. Orders resulting from it fill no earlier than the next bar.
+        """
+        ...
+
+
+@runtime_checkable
+class Sizer(Protocol):
+    """Turns a target exposure into a target quantity."""
+
+    name: ClassVar[str]
+
+    def size(
+        self, exposure: float, *, instrument: Instrument, price: Decimal, equity: Decimal, position: Decimal
+    ) -> Decimal:
+        """Return the signed target quantity for ``exposure`` at ``price``, given the account ``equity``
+        and the strategy's current ``position``. Round towards zero to the instrument's lot size (use
+        :meth:`Instrument.quantity_down`); the order router refuses quantities under the minimum
+        notional."""
+        ...
+
+
+@attrs.frozen
+class RiskDecision:
+    """A risk rule's answer for one order: allow it, shrink it to ``quantity``, or deny it."""
+
+    action: str  # "allow" | "shrink" | "deny"
+    reason: str = ""
+    quantity: Decimal | None = None
+
+    @classmethod
+    def allow(cls) -> RiskDecision:
+        return cls("allow")
+
+    @classmethod
+    def deny(cls, reason: str) -> RiskDecision:
+        return cls("deny", reason)
+
+    @classmethod
+    def shrink(cls, quantity: Decimal, reason: str) -> RiskDecision:
+        return cls("shrink", reason, quantity)
+
+
+class PortfolioView(Protocol):
+    """Read-only view of the portfolio that risk rules and hosts see."""
+
+    def position(self, instrument_id: InstrumentId, strategy_id: str | None = None) -> Decimal: ...
+
+    def equity(self) -> Decimal: ...
+
+    def last_price(self, instrument_id: InstrumentId) -> float | None: ...
+
+
+@runtime_checkable
+class RiskRule(Protocol):
+    """Sees every order before it reaches the broker."""
+
+    name: ClassVar[str]
+
+    def check(self, order: Order, portfolio: PortfolioView) -> RiskDecision | None:
+        """Return ``None`` or :meth:`RiskDecision.allow` to let the order through,
+        :meth:`RiskDecision.shrink` to reduce it, :meth:`RiskDecision.deny` to stop it."""
+        ...
+
+
+class BrokerEvents(Protocol):
+    """Where a broker reports what happens to orders (the engine implements it)."""
+
+    def order_updated(self, order: Order) -> None:
+        """An order's status changed (accepted, cancelled, rejected, expired, ...)."""
+        ...
+
+    def fill(self, fill: Fill) -> None:
+        """An order (partly) filled. Report the fill **before** the order update that says filled."""
+        ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Where orders go: the paper broker, or an exchange adapter.
+
+    ``submit``, ``cancel`` and ``amend`` never block: a live broker queues the request and reports the
+    outcome through :class:`BrokerEvents`. Submission must be idempotent by ``client_order_id``.
+    A simulated broker may also define ``on_bar(bar)``; the engine then calls it with every bar
+    **before** signals see that bar, so orders placed on one bar fill on the next one at the earliest.
+    """
+
+    name: ClassVar[str]
+
+    async def connect(self, events: BrokerEvents) -> None:
+        """Start: open connections, load state, begin reporting to ``events``."""
+        ...
+
+    async def close(self) -> None:
+        """Stop: close connections. Open orders are left as they are (the engine cancels first if the
+        preset says so)."""
+        ...
+
+    def submit(self, order: Order) -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def balances(self) -> Mapping[str, Decimal]:
+        """Cash per currency as the broker sees it."""
+        ...
+
+    def positions(self) -> Mapping[InstrumentId, Decimal]:
+        """Signed position per instrument as the broker sees it."""
+        ...

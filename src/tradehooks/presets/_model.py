@@ -1,0 +1,173 @@
+"""The preset model: frozen attrs classes structured from TOML by the strict converter."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ..exceptions import FieldError
+from ..model import Instrument, parse_timeframe
+
+__all__ = [
+    "BrokerSettings",
+    "DataSettings",
+    "EngineSettings",
+    "PluginSettings",
+    "Preset",
+    "RiskSettings",
+    "SizerSettings",
+    "StrategySettings",
+]
+
+MODES = ("backtest", "paper", "live")
+
+
+def _one_of(*choices: str) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise FieldError(attribute.name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+    return check
+
+
+def _timeframe(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        parse_timeframe(value)
+    except ValueError as exc:
+        raise FieldError(attribute.name, str(exc)) from None
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if value <= 0:
+        raise FieldError(attribute.name, f"must be > 0, got {value}")
+
+
+def _identifier(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value or not all(ch.isalnum() or ch in "_-." for ch in value):
+        raise FieldError(attribute.name, f"must be a non-empty name of letters, digits, '_', '-' or '.', got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class EngineSettings:
+    """``[engine]``: how the engine runs.
+
+    Attributes:
+        id: the engine's id in logs (default: the preset file's stem).
+        mode: ``backtest``, ``paper`` or ``live``.
+        initial_cash: starting cash of a backtest or paper account, in ``currency``.
+        currency: the account currency (the instruments' quote currency).
+    """
+
+    id: str | None = None
+    mode: str = attrs.field(default="backtest", validator=_one_of(*MODES))
+    initial_cash: Decimal = attrs.field(default=Decimal(10000), validator=_positive)
+    currency: str = "USDT"
+
+
+@attrs.frozen(kw_only=True)
+class DataSettings:
+    """``[data]``: where bars come from.
+
+    Attributes:
+        source: a registered data source's name (``csv``, ``synthetic``, ``bybit``, ...).
+        timeframe: the bar length (``1m``, ``5m``, ``1h``, ``1d``).
+        params: the source's parameters (validated by its ``Params`` class).
+    """
+
+    source: str
+    timeframe: str = attrs.field(default="1m", validator=_timeframe)
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class BrokerSettings:
+    """``[broker]``: where orders go. Defaults to the paper broker."""
+
+    name: str = "paper"
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class SizerSettings:
+    """``[strategies.sizer]``: how a target exposure becomes a quantity."""
+
+    name: str = "percent_equity"
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class StrategySettings:
+    """``[[strategies]]``: one strategy.
+
+    Attributes:
+        id: unique within the preset; names the strategy in logs, orders and positions.
+        signal: a registered signal's name.
+        params: the signal's parameters (validated by its ``Params`` class).
+        instruments: the instruments it trades (default: all of the preset's).
+        sizer: the sizer and its parameters.
+        enabled: a disabled strategy emits no targets.
+        on_disable: what happens to its position when it is disabled or removed: ``keep`` or
+            ``flatten``.
+    """
+
+    id: str = attrs.field(validator=_identifier)
+    signal: str
+    params: dict[str, Any] = attrs.field(factory=dict)
+    instruments: tuple[str, ...] = ()
+    sizer: SizerSettings = attrs.field(factory=SizerSettings)
+    enabled: bool = True
+    on_disable: str = attrs.field(default="keep", validator=_one_of("keep", "flatten"))
+
+
+@attrs.frozen(kw_only=True)
+class RiskSettings:
+    """``[[risk]]``: one risk rule.
+
+    Attributes:
+        rule: a registered risk rule's name.
+        params: its parameters.
+    """
+
+    rule: str
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class PluginSettings:
+    """``[plugins]``: which plugins the engine loads.
+
+    Attributes:
+        disable: plugin names (built-in or entry point) not to load.
+    """
+
+    disable: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Preset:
+    """A whole preset. Build one with :func:`tradehooks.presets.load_preset` (from a TOML file),
+    :func:`tradehooks.presets.parse_preset` (from text or a mapping), or directly in code."""
+
+    engine: EngineSettings = attrs.field(factory=EngineSettings)
+    data: DataSettings
+    instruments: tuple[Instrument, ...]
+    broker: BrokerSettings = attrs.field(factory=BrokerSettings)
+    strategies: tuple[StrategySettings, ...] = ()
+    risk: tuple[RiskSettings, ...] = ()
+    plugins: PluginSettings = attrs.field(factory=PluginSettings)
+    #: where the preset came from (``None`` when built in code); not part of equality.
+    source: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def timeframe_ns(self) -> int:
+        """The bar length in nanoseconds."""
+        return parse_timeframe(self.data.timeframe)
+
+    def instrument(self, instrument_id: str) -> Instrument:
+        """The instrument with ``instrument_id`` (``KeyError`` if the preset has none)."""
+        for instrument in self.instruments:
+            if instrument.id == instrument_id:
+                return instrument
+        raise KeyError(instrument_id)
