@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := plugins/tradehooks-examples/presets
-DEMO_DATA := $(DEMO_DIR)/data/BTCUSDT-1m.csv
+DEMO_DATA := $(DEMO_DIR)/data/BTCUSDT-1h.csv
 
 .PHONY: demo test install bench docs clean
 
@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml plugins/tradehooks-examples/pyproject.tom
 install: $(STAMP)
 
 $(DEMO_DATA): $(STAMP)
-	$(BIN)/tradehooks data generate --output $(DEMO_DATA) --symbol BTCUSDT --bars 200000 --seed 7
+	$(BIN)/tradehooks data generate --output $(DEMO_DATA) --symbol BTCUSDT --timeframe 1h --bars 26280 --seed 7
 
 demo: $(DEMO_DATA)
 	$(BIN)/tradehooks backtest $(DEMO_DIR)/demo.toml

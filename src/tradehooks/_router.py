@@ -62,6 +62,7 @@ class OrderRouter:
         self._dirty: list[Key] = []
         self._busy = False
         self._skipped: dict[Key, str] = {}
+        self._limited: dict[Key, Decimal] = {}  # target whose order a risk rule shrank: keep, don't chase
         self.halted = False  # the kill switch: no new orders while set
 
     # --- inputs ------------------------------------------------------------------------------------
@@ -140,6 +141,8 @@ class OrderRouter:
                 return
             if sum((order.signed_remaining for order in book.values()), ZERO) == needed:
                 return
+            if self._limited.get(key) == target:
+                return  # the open orders are what the risk rules allow for this target
             for order in list(book.values()):
                 self._cancel(order)
             if self._open.get(key):
@@ -164,9 +167,12 @@ class OrderRouter:
             return
         side = Side.BUY if needed > 0 else Side.SELL
         order = self._new_order(strategy_id, instrument_id, side, quantity)
-        order = self._check_risk(order, instrument)
-        if order is None:
+        checked = self._check_risk(order, instrument)
+        if checked is not order:
+            self._limited[key] = target
+        if checked is None:
             return
+        order = checked
         self.orders[order.client_order_id] = order
         self._open.setdefault(key, {})[order.client_order_id] = order
         self._on_order(order)
