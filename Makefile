@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml plugins/tradehooks-examples/pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e plugins/tradehooks-examples
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' -e plugins/tradehooks-examples
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sma_cross.py
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)/data build dist

@@ -48,8 +48,10 @@ sizer = {{ name = "fixed", params = {{ quantity = "0.1" }} }}
 """
 
 ENGINE = """
-import json, resource, sys, time
+import json, logging, resource, sys, time
+import structlog
 import tradehooks
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # as a host app would
 start = time.perf_counter()
 result = tradehooks.backtest(sys.argv[1])
 elapsed = time.perf_counter() - start

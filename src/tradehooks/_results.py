@@ -76,7 +76,7 @@ def compute_metrics(
             drawdown = (peak - value) / peak
             if drawdown > max_drawdown:
                 max_drawdown = drawdown
-        if previous:
+        if previous > 0:  # returns mean nothing once the account is blown (equity <= 0)
             ret = value / previous - 1.0
             count += 1
             delta = ret - mean
@@ -118,9 +118,11 @@ class BacktestResult:
 
     engine_id: str
     metrics: Metrics
-    fills: tuple[Fill, ...]
-    orders: tuple[Order, ...]
-    positions: dict[tuple[str, str], Position]
+    # The bulky fields stay out of the repr: event loops repr a task's result, and a million-bar
+    # backtest's fills would make that string hundreds of megabytes.
+    fills: tuple[Fill, ...] = attrs.field(repr=False)
+    orders: tuple[Order, ...] = attrs.field(repr=False)
+    positions: dict[tuple[str, str], Position] = attrs.field(repr=False)
     balances: dict[str, Decimal]
-    equity_ts: array  # type: ignore[type-arg]
-    equity: array  # type: ignore[type-arg]
+    equity_ts: array = attrs.field(repr=False)  # type: ignore[type-arg]
+    equity: array = attrs.field(repr=False)  # type: ignore[type-arg]

@@ -90,10 +90,6 @@ class OrderRouter:
         self._reconcile(key)
         return order
 
-    def fill_applied(self, strategy_id: str, instrument_id: InstrumentId) -> None:
-        """A fill changed a position; reconcile that key."""
-        self._reconcile((strategy_id, instrument_id))
-
     def open_orders(self, strategy_id: str | None = None) -> list[Order]:
         """Open orders, of one strategy or all, oldest first."""
         found = [o for (sid, _), book in self._open.items() if strategy_id in (None, sid) for o in book.values()]

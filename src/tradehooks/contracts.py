@@ -112,7 +112,7 @@ class DataSource(Protocol):
 
     async def history(self, instrument_id: InstrumentId, end: int, count: int) -> Sequence[Bar]:
         """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end`` (ns), oldest
-        first, to warm indicators up. Sources without history return an empty sequence."""
+        first, for warming indicators up. Sources without history return an empty sequence."""
         ...
 
 
@@ -259,6 +259,17 @@ class Broker(Protocol):
     def submit(self, order: Order) -> None: ...
 
     def cancel(self, client_order_id: str) -> None: ...
+
+    def amend(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+    ) -> None:
+        """Change an open order; the outcome is reported through :class:`BrokerEvents`."""
+        ...
 
     def balances(self) -> Mapping[str, Decimal]:
         """Cash per currency as the broker sees it."""

@@ -2,8 +2,7 @@
 
 Two kinds of hooks:
 
-* **Registration hooks** (``register_*``) are called once when an engine is built (and again when a
-  preset is reloaded). Each returns a list of classes; each class has a unique ``name`` that presets
+* **Registration hooks** (``register_*``) are called once when an engine is built. Each returns a list of classes; each class has a unique ``name`` that presets
   use. The engine builds objects from them and calls those objects directly on every event.
 * **Observer hooks** are called with keyword arguments when something happens (an order update, a
   fill, a reload, an error). They are called implementation by implementation; an exception in one
@@ -53,7 +52,7 @@ def register_data_sources(engine: Any) -> list[type] | None:  # type: ignore[emp
         A list of classes satisfying :class:`tradehooks.contracts.DataSource`, each with a unique
         ``name`` and an optional ``Params`` attrs class. Return ``None`` or ``[]`` to register nothing.
 
-    Called once when the engine is built and again on every preset reload.
+    Called once when the engine is built.
 
     Example::
 
@@ -75,7 +74,7 @@ def register_indicators(engine: Any) -> list[type] | None:  # type: ignore[empty
         updated with every bar in O(1). Each has a unique short ``name`` (``"sma"``) and a ``Params``
         attrs class.
 
-    Called once when the engine is built and again on every preset reload.
+    Called once when the engine is built.
 
     Example::
 
@@ -98,7 +97,7 @@ def register_signals(engine: Any) -> list[type] | None:  # type: ignore[empty-bo
         exposure in [-1, 1] or ``None``. Each has a unique ``name`` (what a preset's
         ``strategies.signal`` names) and a ``Params`` attrs class for its parameters.
 
-    Called once when the engine is built and again on every preset reload.
+    Called once when the engine is built.
 
     Example::
 
@@ -120,7 +119,7 @@ def register_sizers(engine: Any) -> list[type] | None:  # type: ignore[empty-bod
         ``cls(params, ctx)``; ``size(exposure, instrument=, price=, equity=, position=)`` returns a
         signed quantity rounded towards zero to the lot size.
 
-    Called once when the engine is built and again on every preset reload.
+    Called once when the engine is built.
 
     Example::
 
@@ -142,7 +141,7 @@ def register_brokers(engine: Any) -> list[type] | None:  # type: ignore[empty-bo
         ``cls(params, ctx)``; ``submit``/``cancel`` never block and report through
         :class:`tradehooks.contracts.BrokerEvents`.
 
-    Called once when the engine is built and again on every preset reload.
+    Called once when the engine is built.
 
     Example::
 
@@ -164,7 +163,7 @@ def register_risk_rules(engine: Any) -> list[type] | None:  # type: ignore[empty
         ``cls(params, ctx)``; ``check(order, portfolio)`` allows, shrinks or denies every order
         before it reaches the broker.
 
-    Called once when the engine is built and again on every preset reload.
+    Called once when the engine is built.
 
     Example::
 
@@ -233,9 +232,9 @@ def engine_stopping(engine: Any, reason: str) -> None:
 
     Args:
         engine: the engine; its portfolio is still readable.
-        reason: why (``"data exhausted"``, ``"stopped by host"``, ``"signal SIGTERM"``, ...).
+        reason: why (``"stopped by host"``, or ``"error: ..."`` when the host's block raised).
 
-    Called once per engine, after the last bar is handled and before the broker is closed.
+    Called once per engine, when it stops (after its last bar), before the broker is closed.
 
     Example::
 
@@ -247,40 +246,21 @@ def engine_stopping(engine: Any, reason: str) -> None:
 
 @hookspec
 def preset_applied(engine: Any, old: Any, new: Any, diff: Any) -> None:
-    """A new preset was validated and swapped in between two events.
+    """A preset was put in force.
 
     Args:
         engine: the engine.
         old: the previous :class:`~tradehooks.presets.Preset` (``None`` for the first one).
         new: the preset now in force.
-        diff: what changed (strategies added, removed, changed, enabled, disabled; risk changes).
+        diff: what changed (``None`` for the first preset).
 
-    Called once per applied preset, including the first one at start.
+    Called once when the engine starts, with its preset.
 
     Example::
 
         @hookimpl
         def preset_applied(new, diff):
             print("now running", [s.id for s in new.strategies], diff)
-    """
-
-
-@hookspec
-def preset_rejected(engine: Any, path: str | None, error: Exception) -> None:
-    """A new preset was refused; the old one keeps running.
-
-    Args:
-        engine: the engine.
-        path: the preset file, or ``None`` for a preset passed as an object.
-        error: the :class:`~tradehooks.exceptions.PresetError` (or plugin error) saying what and where.
-
-    Called once per rejected reload.
-
-    Example::
-
-        @hookimpl
-        def preset_rejected(path, error):
-            alert(f"preset {path} refused: {error}")
     """
 
 
@@ -345,32 +325,12 @@ def risk_tripped(engine: Any, rule: str, reason: str, action: str, order: Order 
 
 
 @hookspec
-def data_rejected(engine: Any, bar: Bar, reason: str, action: str) -> None:
-    """A bar failed a data-quality check.
-
-    Args:
-        engine: the engine.
-        bar: the rejected bar.
-        reason: what was wrong (``"high 10.0 < low 11.0"``).
-        action: what the engine did: ``"skip"``, ``"warn"`` or ``"halt"``.
-
-    Called once per rejected bar.
-
-    Example::
-
-        @hookimpl
-        def data_rejected(bar, reason, action):
-            print("bad bar", bar.instrument_id, bar.ts, reason, action)
-    """
-
-
-@hookspec
 def error(engine: Any, where: str, exception: BaseException) -> None:
-    """Something failed: a component raised, an observer raised, a broker answered with an error.
+    """Something failed: a strategy's indicators or signal raised, or an observer raised.
 
     Args:
         engine: the engine.
-        where: which part failed (``"signal sma/BTCUSDT"``, ``"observer myplugin.fill_received"``).
+        where: which part failed (``"strategy trend/BTCUSDT"``, ``"observer myplugin.fill_received"``).
         exception: the exception.
 
     Called once per failure. Exceptions raised here are logged and otherwise ignored.

@@ -31,7 +31,7 @@ import anyio.to_thread
 import attrs
 
 from tradehooks import hookimpl
-from tradehooks.exceptions import DataError
+from tradehooks.exceptions import FieldError, DataError
 from tradehooks.model import NS_PER_SECOND, Bar, InstrumentId, check_bar, format_ts, parse_ts
 
 if TYPE_CHECKING:
@@ -186,12 +186,12 @@ def _bar_problem(bar: Bar, prev: float) -> str:
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
     if value is not None and not value.strip():
-        raise ValueError(f"{attribute.name} must not be empty")
+        raise FieldError(attribute.name, f"{attribute.name} must not be empty")
 
 
 class CsvDataSource:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 
 from tradehooks import hookimpl
-from tradehooks.exceptions import DataError
+from tradehooks.exceptions import FieldError, DataError
 from tradehooks.model import NS_PER_SECOND, Bar, Instrument, InstrumentId, format_ts, parse_ts
 
 if TYPE_CHECKING:
@@ -169,19 +169,19 @@ def _walk(
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
 
 
 def _finite(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not math.isfinite(value):
-        raise ValueError(f"{attribute.name} must be a finite number, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be a finite number, got {value}")
 
 
 def _iso_time(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     try:
         parse_ts(value)
     except DataError:
-        raise ValueError(f"{attribute.name} {value!r} is not an ISO-8601 time or epoch ms") from None
+        raise FieldError(attribute.name, f"{attribute.name} {value!r} is not an ISO-8601 time or epoch ms") from None
 
 
 class SyntheticDataSource:

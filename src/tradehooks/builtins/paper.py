@@ -27,7 +27,7 @@ import attrs
 
 from tradehooks import hookimpl
 from tradehooks.contracts import BrokerEvents, ComponentContext
-from tradehooks.exceptions import EngineStateError, InvalidOrderError
+from tradehooks.exceptions import FieldError, EngineStateError, InvalidOrderError
 from tradehooks.model import (
     NS_PER_SECOND,
     ZERO,
@@ -52,7 +52,8 @@ _BPS = Decimal(10_000)
 
 def _fee_rate(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if not Decimal("-0.01") <= value < Decimal("0.1"):
-        raise ValueError(
+        raise FieldError(
+            attribute.name,
             f"{attribute.name} must be >= -0.01 and < 0.1 (a fraction of notional: 0.001 is 0.1%), "
             f"got {value}"
         )
@@ -60,12 +61,12 @@ def _fee_rate(instance: object, attribute: attrs.Attribute[Decimal], value: Deci
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be >= 0, got {value}")
 
 
 def _fraction(instance: object, attribute: attrs.Attribute[Decimal | None], value: Decimal | None) -> None:
     if value is not None and not ZERO < value <= 1:
-        raise ValueError(f"{attribute.name} must be > 0 and <= 1 (or unset for no cap), got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0 and <= 1 (or unset for no cap), got {value}")
 
 
 def _to_balances(value: Mapping[str, Any] | None) -> dict[str, Decimal] | None:
@@ -121,7 +122,7 @@ class PaperBroker:
         self._positions: dict[InstrumentId, Decimal] = {}
         self._open: dict[str, _Working] = {}  # insertion order is submission order
         self._seen: set[str] = set()
-        self._last_close: dict[InstrumentId, Decimal] = {}
+        self._last_close: dict[InstrumentId, float] = {}  # floats: converted only when an order needs one
         self._last_ts: int | None = None
         self._trades = 0
         self._accepted = 0
@@ -244,7 +245,8 @@ class PaperBroker:
         instrument = self._ctx.instruments.get(order.instrument_id)
         if instrument is None:
             return f"unknown instrument {order.instrument_id!r}"
-        last = self._last_close.get(order.instrument_id)
+        last_float = self._last_close.get(order.instrument_id)
+        last = None if last_float is None else to_decimal(last_float)
         try:
             order.check(instrument)
             if order.type is OrderType.MARKET and last is not None:
@@ -275,10 +277,11 @@ class PaperBroker:
         """
         if self._last_ts is None or bar.ts > self._last_ts:
             self._last_ts = bar.ts
-        instrument = self._ctx.instruments.get(bar.instrument_id)
-        if instrument is not None:
-            self._match_bar(bar, instrument)
-        self._last_close[bar.instrument_id] = to_decimal(bar.close)
+        if self._open:  # the common case in a backtest is no open order: keep that path short
+            instrument = self._ctx.instruments.get(bar.instrument_id)
+            if instrument is not None:
+                self._match_bar(bar, instrument)
+        self._last_close[bar.instrument_id] = bar.close
 
     def _match_bar(self, bar: Bar, instrument: Instrument) -> None:
         fraction = self._params.max_volume_fraction

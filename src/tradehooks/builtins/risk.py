@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import attrs
 
 from tradehooks import hookimpl
+from tradehooks.exceptions import FieldError
 from tradehooks.contracts import ComponentContext, PortfolioView, RiskDecision
 from tradehooks.model import Order, OrderType, to_decimal
 
@@ -24,7 +25,7 @@ __all__ = ["MaxPosition", "PriceBand", "register_risk_rules"]
 
 def _positive(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
 
 
 class MaxPosition:

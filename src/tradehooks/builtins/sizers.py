@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import attrs
 
 from tradehooks import hookimpl
+from tradehooks.exceptions import FieldError
 from tradehooks.contracts import ComponentContext
 from tradehooks.model import ZERO, Instrument, to_decimal
 
@@ -43,12 +44,12 @@ def _rounded(quantity: Decimal, instrument: Instrument) -> Decimal:
 
 def _positive_quantity(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
 
 
 def _fraction_in_range(instance: Any, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
     if not 0 < value <= _MAX_LEVERAGE:
-        raise ValueError(f"{attribute.name} must be > 0 and <= {_MAX_LEVERAGE}, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0 and <= {_MAX_LEVERAGE}, got {value}")
 
 
 class FixedSizer:

@@ -35,13 +35,13 @@ class Instrument:
         quote: the currency prices and cash are in (``"USDT"``).
         tick_size: every price is an exact multiple of it.
         lot_size: every quantity is an exact multiple of it.
-        min_quantity: the smallest order quantity (defaults to ``lot_size``).
+        min_quantity: the smallest order quantity (default 0: no minimum beyond one lot).
         min_notional: the smallest ``price * quantity`` of an order, in ``quote``.
     """
 
     id: InstrumentId
     base: str = ""
-    quote: str = "USD"
+    quote: str = "USDT"
     tick_size: Decimal = attrs.field(converter=to_decimal, validator=_positive)
     lot_size: Decimal = attrs.field(converter=to_decimal, validator=_positive)
     min_quantity: Decimal = attrs.field(converter=to_decimal, validator=_non_negative, default=ZERO)

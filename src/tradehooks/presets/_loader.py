@@ -99,7 +99,14 @@ def _check_references(preset: Preset, source: PresetSource) -> None:
     if not preset.instruments:
         raise source.error(("instruments",), "the preset lists no instruments")
     seen: set[str] = set()
+    currency = preset.engine.currency
     for index, instrument in enumerate(preset.instruments):
+        if instrument.quote != currency:
+            raise source.error(
+                ("instruments", index, "quote"),
+                f"quote currency {instrument.quote!r} of {instrument.id!r} differs from the account currency "
+                f"{currency!r} (engine.currency); one account holds one currency",
+            )
         if instrument.id in seen:
             raise source.error(("instruments", index, "id"), f"instrument {instrument.id!r} is listed twice")
         seen.add(instrument.id)

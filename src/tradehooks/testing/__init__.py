@@ -83,10 +83,6 @@ class RecordingObserver:
         self.calls.append(("preset_applied", {"old": old, "new": new, "diff": diff}))
 
     @hookimpl
-    def preset_rejected(self, engine: Any, path: Any, error: Exception) -> None:
-        self.calls.append(("preset_rejected", {"path": path, "error": error}))
-
-    @hookimpl
     def order_updated(self, engine: Any, order: Any) -> None:
         self.calls.append(("order_updated", {"order": order}))
 
@@ -97,10 +93,6 @@ class RecordingObserver:
     @hookimpl
     def risk_tripped(self, engine: Any, rule: str, reason: str, action: str, order: Any) -> None:
         self.calls.append(("risk_tripped", {"rule": rule, "reason": reason, "action": action, "order": order}))
-
-    @hookimpl
-    def data_rejected(self, engine: Any, bar: Any, reason: str, action: str) -> None:
-        self.calls.append(("data_rejected", {"bar": bar, "reason": reason, "action": action}))
 
     @hookimpl
     def error(self, engine: Any, where: str, exception: BaseException) -> None:

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from tradehooks.exceptions import FieldError
+
 from tradehooks.model import Bar
 
 __all__ = [
@@ -53,9 +55,9 @@ def at_least(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
 
     def check(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{attribute.name} must be an integer, got {value!r}")
+            raise FieldError(attribute.name, f"{attribute.name} must be an integer, got {value!r}")
         if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
+            raise FieldError(attribute.name, f"{attribute.name} must be >= {minimum}, got {value}")
 
     return check
 
@@ -63,15 +65,15 @@ def at_least(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
 def greater_than_zero(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
     """An attrs validator: a finite number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{attribute.name} must be a number, got {value!r}")
+        raise FieldError(attribute.name, f"{attribute.name} must be a number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+        raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
 
 
 def one_of_sources(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
     """An attrs validator: one of :data:`SOURCES`."""
     if value not in SOURCES:
-        raise ValueError(f"{attribute.name} must be one of {', '.join(SOURCES)}; got {value!r}")
+        raise FieldError(attribute.name, f"{attribute.name} must be one of {', '.join(SOURCES)}; got {value!r}")
 
 
 class BuiltinIndicator:
