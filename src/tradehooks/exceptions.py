@@ -27,6 +27,13 @@ __all__ = [
 ]
 
 
+def _where(path: str | None, line: int | None) -> str:
+    """``"path:line: "``, ``"path: "`` or ``""``: the prefix of a located error message."""
+    if path is None:
+        return ""
+    return f"{path}:{line}: " if line is not None else f"{path}: "
+
+
 class TradehooksError(Exception):
     """Base class of every error tradehooks raises on purpose."""
 
@@ -58,11 +65,8 @@ class PresetError(TradehooksError, ValueError):
         self.path = path
         self.line = line
         self.key = key
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
         what = f"{key}: " if key else ""
-        super().__init__(f"{where}{what}{reason}")
+        super().__init__(f"{_where(path, line)}{what}{reason}")
 
 
 class FieldError(TradehooksError, ValueError):
@@ -87,10 +91,7 @@ class DataError(TradehooksError, ValueError):
         self.reason = reason
         self.path = path
         self.line = line
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(f"{where}{reason}")
+        super().__init__(f"{_where(path, line)}{reason}")
 
 
 class InvalidOrderError(TradehooksError, ValueError):

@@ -113,6 +113,37 @@ class _RollingMoments(BuiltinIndicator):
         self._s2 = 0.0
         self._spent = math.inf
 
+    def _push(self, x: float) -> float | None:
+        """Add ``x`` to the window; once it is full, return the window's sum of squared deviations
+        from its mean (``None`` before)."""
+        window = self._window
+        i = self._index
+        shift = self._shift
+        leaving = window[i] - shift
+        window[i] = x
+        d = x - shift
+        s1 = self._s1 + d - leaving
+        s2 = self._s2 + d * d - leaving * leaving
+        n = self._period
+        i += 1
+        if i == n:
+            i = 0
+            self.ready = True
+        self._index = i
+        if not self.ready:
+            self._s1 = s1
+            self._s2 = s2
+            return None
+        m2 = s2 - s1 * s1 / n
+        spent = self._spent + s2
+        if spent > m2 * _PRECISION_BUDGET:
+            s1, s2, m2 = self._recompute()
+        else:
+            self._spent = spent
+        self._s1 = s1
+        self._s2 = s2
+        return m2
+
     def _recompute(self) -> tuple[float, float, float]:
         """Re-centre on the window's mean, reset ``spent`` and return the exact ``(s1, s2, m2)``."""
         window = self._window
@@ -159,34 +190,10 @@ class StandardDeviation(_RollingMoments):
         self._nbdev = float(self.params.nbdev)
 
     def update(self, bar: Bar) -> float | None:
-        x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
-        window = self._window
-        i = self._index
-        shift = self._shift
-        leaving = window[i] - shift
-        window[i] = x
-        d = x - shift
-        s1 = self._s1 + d - leaving
-        s2 = self._s2 + d * d - leaving * leaving
-        n = self._period
-        i += 1
-        if i == n:
-            i = 0
-            self.ready = True
-        self._index = i
-        if not self.ready:
-            self._s1 = s1
-            self._s2 = s2
+        m2 = self._push(bar[self._source])  # type: ignore[arg-type]  # a price or volume field
+        if m2 is None:
             return None
-        m2 = s2 - s1 * s1 / n
-        spent = self._spent + s2
-        if spent > m2 * _PRECISION_BUDGET:
-            s1, s2, m2 = self._recompute()
-        else:
-            self._spent = spent
-        self._s1 = s1
-        self._s2 = s2
-        value = math.sqrt(m2 / n) * self._nbdev if m2 > 0.0 else 0.0
+        value = math.sqrt(m2 / self._period) * self._nbdev if m2 > 0.0 else 0.0
         self.value = value
         return value
 
@@ -228,34 +235,11 @@ class BollingerBands(_RollingMoments):
         self.upper = self.middle = self.lower = None
 
     def update(self, bar: Bar) -> float | None:
-        x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
-        window = self._window
-        i = self._index
-        shift = self._shift
-        leaving = window[i] - shift
-        window[i] = x
-        d = x - shift
-        s1 = self._s1 + d - leaving
-        s2 = self._s2 + d * d - leaving * leaving
-        n = self._period
-        i += 1
-        if i == n:
-            i = 0
-            self.ready = True
-        self._index = i
-        if not self.ready:
-            self._s1 = s1
-            self._s2 = s2
+        m2 = self._push(bar[self._source])  # type: ignore[arg-type]  # a price or volume field
+        if m2 is None:
             return None
-        m2 = s2 - s1 * s1 / n
-        spent = self._spent + s2
-        if spent > m2 * _PRECISION_BUDGET:
-            s1, s2, m2 = self._recompute()
-        else:
-            self._spent = spent
-        self._s1 = s1
-        self._s2 = s2
-        mean = self._shift + s1 / n  # the shift may have just moved
+        n = self._period
+        mean = self._shift + self._s1 / n  # the shift may have just moved
         width = math.sqrt(m2 / n) * self._width if m2 > 0.0 else 0.0
         self.upper = mean + width
         self.lower = mean - width
