@@ -88,8 +88,9 @@ class TestBadInput:
         """--debug adds the traceback for developers."""
         preset = tmp_path / "p.toml"
         preset.write_text(preset_text("missing.csv"))
-        run = tradehooks("--debug", "backtest", str(preset))
-        assert run.returncode == 2 and "Traceback" in run.stderr
+        for args in (("--debug", "backtest", str(preset)), ("backtest", str(preset), "--debug")):
+            run = tradehooks(*args)
+            assert run.returncode == 2 and "Traceback" in run.stderr
 
 
 class TestOtherCommands:

@@ -188,9 +188,13 @@ def _parser(commands: Sequence[Any]) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="console", choices=["console", "json"])
+    # --debug is also accepted after the command name (``tradehooks backtest p.toml --debug``).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands:
-        command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.help,
+                                        parents=[common])
         command.add_arguments(command_parser)
         command_parser.set_defaults(handler=command)
     return parser
