@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio.lowlevel
 import structlog
 
 from ._clock import SimClock, WallClock
@@ -29,7 +30,7 @@ from ._registry import Factory, ParamsError, Registry
 from ._results import BacktestResult, compute_metrics
 from ._router import OrderRouter
 from .contracts import ComponentContext, Target
-from .exceptions import DataError, EngineStateError, PresetError, TradehooksError
+from .exceptions import DataError, EngineStateError, TradehooksError
 from .model import Bar, Fill, Instrument, Order, format_ts, to_decimal
 from .presets import Preset, PresetSource, load_preset
 
@@ -151,7 +152,7 @@ class Engine:
         params = self._params(factory, raw, key + ("params",))
         try:
             return factory.cls(params, ctx)
-        except (TradehooksError, PresetError):
+        except TradehooksError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise self._source_info.error(key, f"{factory.name}: {exc}") from None
@@ -260,8 +261,6 @@ class Engine:
         """Handle every bar of the data source until it ends (or :meth:`stop` is called), then return
         the result. The hot path: direct calls only."""
         self._require(EngineState.RUNNING, action="run")
-        import anyio.lowlevel
-
         routes = self._routes
         marks = self.portfolio.marks
         broker_on_bar = self._broker_on_bar
@@ -325,6 +324,8 @@ class Engine:
             return
         pipe.exposure = exposure
         instrument = pipe.instrument
+        self.log.debug("target.changed", strategy_id=pipe.strategy_id, instrument_id=instrument.id,
+                       exposure=exposure, reason=reason)
         quantity = pipe.sizer.size(
             exposure,
             instrument=instrument,

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .contracts import Broker, RiskDecision, RiskRule
+from .contracts import Broker, RiskRule
 from .model import ZERO, Instrument, InstrumentId, Order, OrderStatus, OrderType, Side, to_decimal
 from ._portfolio import Portfolio
 

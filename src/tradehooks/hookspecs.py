@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import Bar, Fill, Order, Position
+    from .model import Fill, Order, Position
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
