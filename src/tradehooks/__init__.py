@@ -1,15 +1,18 @@
 """tradehooks: a small, fast, plugin-based framework for algorithmic trading.
 
-The public face. Plugin authors also import the families :mod:`tradehooks.hookspecs`,
+The public face. Hosts read typed events from :mod:`tradehooks.events`. Plugin authors also import
+the families :mod:`tradehooks.hookspecs`,
 :mod:`tradehooks.contracts`, :mod:`tradehooks.model`, :mod:`tradehooks.presets`,
 :mod:`tradehooks.exceptions` and :mod:`tradehooks.testing`.
 """
 
 from ._api import backtest
 from ._clock import SimClock, WallClock
-from ._engine import Engine, EngineState
+from ._engine import Engine, EngineState, StrategyInfo
 from ._manager import PluginInfo, PluginManager
+from ._reload import PresetDiff
 from ._results import BacktestResult, Metrics
+from ._thread import EngineThread
 from .contracts import RiskDecision, Target
 from .exceptions import (
     BrokerError,
@@ -30,6 +33,7 @@ __all__ = [
     "DataError",
     "Engine",
     "EngineState",
+    "EngineThread",
     "EngineStateError",
     "FieldError",
     "InvalidOrderError",
@@ -38,9 +42,11 @@ __all__ = [
     "PluginInfo",
     "PluginManager",
     "Preset",
+    "PresetDiff",
     "PresetError",
     "RiskDecision",
     "SimClock",
+    "StrategyInfo",
     "Target",
     "TradehooksError",
     "WallClock",
@@ -53,7 +59,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 # Tracebacks and reprs say ``tradehooks.Engine``, not ``tradehooks._engine.Engine``.
-for _name in ("backtest", "SimClock", "WallClock", "Engine", "EngineState", "PluginInfo", "PluginManager",
-              "BacktestResult", "Metrics"):
+for _name in ("backtest", "SimClock", "WallClock", "Engine", "EngineState", "EngineThread", "PluginInfo",
+              "PluginManager", "PresetDiff", "StrategyInfo", "BacktestResult", "Metrics"):
     globals()[_name].__module__ = "tradehooks"
 del _name

@@ -8,6 +8,9 @@ Per bar, in this order (no look-ahead):
 3. for each strategy on that instrument: its indicators update, its signal says a target exposure;
 4. a changed exposure goes through the sizer to a target quantity, and the order router places what
    is missing (checked by every risk rule) for the broker to fill on a later bar.
+
+Control calls from the host (``apply``, ``pause``, ``kill_switch``, ...) run on the engine's event loop
+and therefore between two batches of bars (a batch is one bar in paper and live mode).
 """
 
 from __future__ import annotations
@@ -15,26 +18,44 @@ from __future__ import annotations
 import enum
 import time
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import anyio.lowlevel
+import attrs
 import structlog
 
+from ._builder import Builder, Pipeline
 from ._clock import SimClock, WallClock
 from ._manager import PluginInfo, PluginManager
 from ._observers import Observers
 from ._portfolio import Portfolio
-from ._registry import Factory, ParamsError, Registry
+from ._registry import Registry
+from ._reload import PresetDiff, diff_presets
 from ._results import BacktestResult, compute_metrics
 from ._router import OrderRouter
 from .contracts import ComponentContext, Target
+from .events import (
+    BarProcessed,
+    EngineStarted,
+    EngineStopped,
+    ErrorOccurred,
+    Event,
+    EventStream,
+    FillReceived,
+    OrderUpdated,
+    PresetApplied,
+    PresetRejected,
+    RiskTripped,
+    StrategyStateChanged,
+    TargetChanged,
+)
 from .exceptions import DataError, EngineStateError, TradehooksError
-from .model import Bar, Fill, Instrument, Order, format_ts, to_decimal
+from .model import Bar, Fill, Instrument, Order, format_ts, parse_timeframe, to_decimal
 from .presets import Preset, PresetSource, load_preset
 
-__all__ = ["Engine", "EngineState"]
+__all__ = ["Engine", "EngineState", "StrategyInfo"]
 
 
 class EngineState(enum.Enum):
@@ -47,23 +68,19 @@ class EngineState(enum.Enum):
     STOPPED = "stopped"
 
 
-class _Pipeline:
-    """One strategy on one instrument: its indicators, signal and sizer."""
+@attrs.frozen(kw_only=True)
+class StrategyInfo:
+    """What the host sees of one strategy.
 
-    __slots__ = ("strategy_id", "instrument", "settings", "signal", "on_bar", "updates", "sizer", "exposure",
-                 "enabled")
+    Attributes:
+        settings: its preset settings.
+        state: ``running``, ``paused``, ``tripped`` (by its circuit breaker) or ``disabled``.
+        exposures: its last target exposure per instrument (``None`` before the first).
+    """
 
-    def __init__(self, strategy_id: str, instrument: Instrument, settings: Any, signal: Any,
-                 updates: list[Any], sizer: Any) -> None:
-        self.strategy_id = strategy_id
-        self.instrument = instrument
-        self.settings = settings
-        self.signal = signal
-        self.on_bar = signal.on_bar
-        self.updates = tuple(updates)
-        self.sizer = sizer
-        self.exposure: float | None = None
-        self.enabled: bool = settings.enabled
+    settings: Any
+    state: str
+    exposures: dict[str, float | None]
 
 
 class Engine:
@@ -95,7 +112,6 @@ class Engine:
     ) -> None:
         self.preset = preset
         source: PresetSource = preset.source or PresetSource(None)
-        self._source_info = source
         self.id = engine_id or preset.engine.id or (Path(source.path).stem if source.path else "engine")
         self.mode = preset.engine.mode
         self.state = EngineState.CREATED
@@ -110,11 +126,16 @@ class Engine:
         self._observers = Observers(self.manager, self, self.log)
         self.portfolio = Portfolio(preset.engine.currency, preset.engine.initial_cash)
         self.fills: list[Fill] = []
+        self.version = 1
         self._equity_ts = array("q")
         self._equity = array("d")
         self._bars = 0
         self._last_ts: dict[str, int] = {}
         self._stop_requested = False
+        self._seq = 0
+        self._streams: list[EventStream] = []
+        self._bar_streams: list[EventStream] = []  # the subset that wants BarProcessed
+        self._tripped: list[Pipeline] = []
         self._build()
 
     @classmethod
@@ -126,85 +147,45 @@ class Engine:
 
     # --- building ----------------------------------------------------------------------------------
 
-    def _context(self, **extra: Any) -> ComponentContext:
-        return ComponentContext(
-            engine_id=self.id, mode=self.mode, clock=self.clock, log=extra.pop("log", self.log),
-            base_dir=self._source_info.base_dir, instruments=self.instruments, timeframe=self.timeframe,
-            **extra,
-        )
+    def _builder(self, preset: Preset) -> Builder:
+        source: PresetSource = preset.source or PresetSource(None)
 
-    def _factory(self, kind: str, name: str, key: tuple[Any, ...]) -> Factory:
-        try:
-            return self.registry.get(kind, name)
-        except KeyError as exc:
-            raise self._source_info.error(key, str(exc.args[0])) from None
+        def context(**extra: Any) -> ComponentContext:
+            return ComponentContext(
+                engine_id=self.id, mode=self.mode, clock=self.clock, log=extra.pop("log", self.log),
+                base_dir=source.base_dir, instruments=self.instruments, timeframe=self.timeframe, **extra,
+            )
 
-    def _params(self, factory: Factory, raw: Mapping[str, Any], key: tuple[Any, ...]) -> Any:
-        try:
-            return factory.params(raw)
-        except ParamsError as exc:
-            path, reason = exc.problems[0]
-            raise self._source_info.error(key + path, f"{factory.name}: {reason}") from None
-
-    def _build_one(self, kind: str, name: str, raw: Mapping[str, Any], key: tuple[Any, ...],
-                   name_key: str, ctx: ComponentContext) -> Any:
-        factory = self._factory(kind, name, key + (name_key,))
-        params = self._params(factory, raw, key + ("params",))
-        try:
-            return factory.cls(params, ctx)
-        except TradehooksError:
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            raise self._source_info.error(key, f"{factory.name}: {exc}") from None
+        return Builder(self.registry, source, context)
 
     def _build(self) -> None:
         preset = self.preset
-        self.source = self._build_one("data_source", preset.data.source, preset.data.params, ("data",),
-                                      "source", self._context())
-        self.broker = self._build_one("broker", preset.broker.name, preset.broker.params, ("broker",), "name",
-                                      self._context())
+        build = self._builder(preset)
+        self.source = build.one("data_source", preset.data.source, preset.data.params, ("data",), "source")
+        self.broker = build.one("broker", preset.broker.name, preset.broker.params, ("broker",), "name")
         if hasattr(self.broker, "set_initial_cash"):
             self.broker.set_initial_cash(preset.engine.currency, preset.engine.initial_cash)
         self._broker_on_bar = getattr(self.broker, "on_bar", None)
-        risk_rules = [
-            (rule.rule, self._build_one("risk_rule", rule.rule, rule.params, ("risk", index), "rule",
-                                        self._context()))
-            for index, rule in enumerate(preset.risk)
-        ]
         self.router = OrderRouter(
-            broker=self.broker, portfolio=self.portfolio, instruments=self.instruments, risk_rules=risk_rules,
-            clock=self.clock, log=self.log, on_order=self._order_created, on_risk=self._risk_tripped,
+            broker=self.broker, portfolio=self.portfolio, instruments=self.instruments,
+            risk_rules=build.risk_rules(preset.risk), clock=self.clock, log=self.log,
+            on_order=self._order_created, on_risk=self._risk_tripped,
             id_prefix="O" if self.mode == "backtest" else f"th{int(time.time() * 1000):x}",
         )
-        self._routes: dict[str, list[_Pipeline]] = {}
-        self.pipelines: list[_Pipeline] = []
+        self._cooldown = parse_timeframe(preset.engine.breaker_cooldown)
+        self.pipelines: list[Pipeline] = []
         for index, settings in enumerate(preset.strategies):
-            key = ("strategies", index)
-            log = self.log.bind(strategy_id=settings.id)
-            sizer = self._build_one("sizer", settings.sizer.name, settings.sizer.params, key + ("sizer",), "name",
-                                    self._context(strategy_id=settings.id, log=log))
-            for instrument_id in settings.instruments or tuple(self.instruments):
-                instrument = self.instruments[instrument_id]
-                updates: list[Any] = []
-                indicators: dict[Any, Any] = {}
+            self.pipelines.extend(build.strategy(settings, index, self.instruments, self.log))
+        self._route()
 
-                def make_indicator(name: str, params: Mapping[str, Any], _key: Any = key,
-                                   _updates: list[Any] = updates, _cache: dict[Any, Any] = indicators) -> Any:
-                    cache_key = (name, tuple(sorted((k, repr(v)) for k, v in params.items())))
-                    if cache_key in _cache:
-                        return _cache[cache_key]
-                    factory = self._factory("indicator", name, _key + ("signal",))
-                    made = factory.cls(self._params(factory, params, _key + ("params",)))
-                    _cache[cache_key] = made
-                    _updates.append(made.update)
-                    return made
-
-                ctx = self._context(strategy_id=settings.id, instrument=instrument, log=log,
-                                    indicator_factory=make_indicator)
-                signal = self._build_one("signal", settings.signal, settings.params, key, "signal", ctx)
-                pipeline = _Pipeline(settings.id, instrument, settings, signal, updates, sizer)
-                self.pipelines.append(pipeline)
-                self._routes.setdefault(instrument_id, []).append(pipeline)
+    def _route(self) -> None:
+        """Rebuild the instrument -> pipelines table the hot loop reads (in place, so the loop's
+        local reference stays valid)."""
+        routes: dict[str, list[Pipeline]] = getattr(self, "_routes", {})
+        routes.clear()
+        for pipeline in self.pipelines:
+            routes.setdefault(pipeline.instrument.id, []).append(pipeline)
+        self._routes = routes
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -223,30 +204,49 @@ class Engine:
             await self.broker.connect(self)
         except BaseException:
             self.state = EngineState.STOPPED
+            self._close_streams()
             raise
         self.state = EngineState.RUNNING
         self.log.info("engine.started", mode=self.mode, strategies=[s.id for s in self.preset.strategies],
                       plugins=[p.name for p in self.plugins()])
         self._notify("preset_applied", old=None, new=self.preset, diff=None)
+        self._emit(PresetApplied, version=self.version, diff=None)
         self._notify("engine_started")
+        self._emit(EngineStarted, engine_id=self.id)
 
-    async def stop(self, reason: str = "stopped by host", *, cancel_orders: bool = False) -> None:
-        """Stop: tell observers, optionally cancel open orders, close the broker. Idempotent."""
+    async def stop(self, reason: str = "stopped by host", *, cancel_orders: bool = False,
+                   flatten: bool = False) -> None:
+        """Stop the engine. Idempotent.
+
+        Args:
+            reason: why, for observers and logs.
+            cancel_orders: cancel every open order first.
+            flatten: close every position first with market orders. A simulated broker fills them at
+                the last price seen (it will see no later bar); a live broker as the market allows.
+        """
         if self.state in (EngineState.STOPPING, EngineState.STOPPED):
             return
         if self.state is EngineState.CREATED:
             self.state = EngineState.STOPPED
+            self._close_streams()
             return
         self.state = EngineState.STOPPING
         self._stop_requested = True
         try:
             self._notify("engine_stopping", reason=reason)
+            if flatten:
+                self.router.flatten_all()
+                settle = getattr(self.broker, "settle", None)
+                if settle is not None:
+                    settle()
             if cancel_orders:
                 self.router.cancel_all()
             await self.broker.close()
         finally:
             self.state = EngineState.STOPPED
             self.log.info("engine.stopped", reason=reason, equity=str(self.portfolio.equity()))
+            self._emit(EngineStopped, engine_id=self.id, reason=reason)
+            self._close_streams()
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -273,6 +273,9 @@ class Engine:
         equity_float = self.portfolio.equity_float
         on_target = self._on_target
         failed = self._component_failed
+        tripped = self._tripped
+        bar_streams = self._bar_streams
+        streams = self._streams
         previous = equity_ts[-1] - timeframe if equity_ts else None
         count = 0
         async for batch in self.source.stream():
@@ -281,7 +284,6 @@ class Engine:
                 ts = bar[1]
                 if ts <= last_ts.get(instrument_id, -1):
                     self._out_of_order(bar, last_ts[instrument_id])
-                    continue
                 last_ts[instrument_id] = ts
                 if ts != previous:
                     if previous is not None:
@@ -290,6 +292,8 @@ class Engine:
                     previous = ts
                     if simulated:
                         clock._now = ts + timeframe
+                    if tripped:
+                        self._retry_tripped()
                 if broker_on_bar is not None:
                     broker_on_bar(bar)
                 marks[instrument_id] = bar[5]
@@ -304,9 +308,20 @@ class Engine:
                             on_target(pipe, target, bar)
                     except Exception as exc:
                         failed(pipe, exc)
+                    else:
+                        if pipe.errors:
+                            pipe.errors = 0
+                if bar_streams:
+                    self._seq += 1
+                    event = BarProcessed(seq=self._seq, ts=clock.now(), bar=bar, equity=equity_float())
+                    for stream in bar_streams:
+                        stream.put(event)
             count += len(batch)
             if self._stop_requested:
                 break
+            for stream in streams:
+                if stream.full:
+                    await stream.wait_writable()
             await anyio.lowlevel.checkpoint()
         if previous is not None:
             equity_ts.append(previous + timeframe)
@@ -314,7 +329,7 @@ class Engine:
         self._bars += count
         return self.result()
 
-    def _on_target(self, pipe: _Pipeline, target: Target | float, bar: Bar) -> None:
+    def _on_target(self, pipe: Pipeline, target: Target | float, bar: Bar) -> None:
         if isinstance(target, Target):
             exposure, reason = target.exposure, target.reason
         else:
@@ -324,8 +339,6 @@ class Engine:
             return
         pipe.exposure = exposure
         instrument = pipe.instrument
-        self.log.debug("target.changed", strategy_id=pipe.strategy_id, instrument_id=instrument.id,
-                       exposure=exposure, reason=reason)
         quantity = pipe.sizer.size(
             exposure,
             instrument=instrument,
@@ -333,17 +346,207 @@ class Engine:
             equity=self.portfolio.equity(),
             position=self.portfolio.position(instrument.id, pipe.strategy_id),
         )
+        self.log.debug("target.changed", strategy_id=pipe.strategy_id, instrument_id=instrument.id,
+                       exposure=exposure, reason=reason)
+        self._emit(TargetChanged, strategy_id=pipe.strategy_id, instrument_id=instrument.id, exposure=exposure,
+                   quantity=quantity, reason=reason)
         self.router.set_target(pipe.strategy_id, instrument.id, quantity)
 
-    def _component_failed(self, pipe: _Pipeline, exc: Exception) -> None:
+    def _component_failed(self, pipe: Pipeline, exc: Exception) -> None:
+        """A strategy raised: report it, count it, and trip its circuit breaker after too many."""
         where = f"strategy {pipe.strategy_id}/{pipe.instrument.id}"
         self.log.error("strategy.failed", where=where, error=f"{type(exc).__name__}: {exc}")
         self._notify("error", where=where, exception=exc)
+        self._emit(ErrorOccurred, where=where, exception=exc)
+        pipe.errors += 1
+        if pipe.errors >= self.preset.engine.breaker_errors:
+            pipe.tripped_until = self.clock.now() + self._cooldown
+            pipe.refresh()
+            self._tripped.append(pipe)
+            reason = (f"{pipe.errors} consecutive failures, last {type(exc).__name__}: {exc}; "
+                      f"resting until {format_ts(pipe.tripped_until)}")
+            self._risk_tripped("circuit_breaker", f"{where}: {reason}", "disable", None)
+            self._strategy_state(pipe.strategy_id, "tripped", reason)
+
+    def _retry_tripped(self) -> None:
+        """Half-open: a tripped strategy whose cool-down is over gets one more try (one more failure
+        trips it again, a success resets its count)."""
+        now = self.clock.now()
+        for pipe in list(self._tripped):
+            if pipe.tripped_until is not None and now >= pipe.tripped_until:
+                self._tripped.remove(pipe)
+                pipe.tripped_until = None
+                pipe.errors = self.preset.engine.breaker_errors - 1
+                pipe.refresh()
+                self._strategy_state(pipe.strategy_id, "running", "cool-down over: one retry")
 
     def _out_of_order(self, bar: Bar, last: int) -> None:
         raise DataError(
             f"{bar.instrument_id}: bar at {format_ts(bar.ts)} is not after the previous bar at {format_ts(last)}"
         )
+
+    # --- host control ------------------------------------------------------------------------------
+
+    def _pipelines_of(self, strategy_id: str) -> list[Pipeline]:
+        found = [p for p in self.pipelines if p.strategy_id == strategy_id]
+        if not found:
+            known = ", ".join(sorted({p.strategy_id for p in self.pipelines})) or "none"
+            raise KeyError(f"no strategy {strategy_id!r} in engine {self.id!r} (strategies: {known})")
+        return found
+
+    def pause(self, strategy_id: str, reason: str = "paused by host") -> None:
+        """Stop a strategy from emitting targets; its position and open orders stay as they are."""
+        self._require(EngineState.CREATED, EngineState.RUNNING, action="pause a strategy")
+        for pipe in self._pipelines_of(strategy_id):
+            pipe.paused = True
+            pipe.refresh()
+        self._strategy_state(strategy_id, "paused", reason)
+
+    def resume(self, strategy_id: str, reason: str = "resumed by host") -> None:
+        """Let a paused strategy emit targets again (from its next bar)."""
+        self._require(EngineState.CREATED, EngineState.RUNNING, action="resume a strategy")
+        for pipe in self._pipelines_of(strategy_id):
+            pipe.paused = False
+            pipe.refresh()
+        self._strategy_state(strategy_id, "running", reason)
+
+    def kill_switch(self, reason: str, *, flatten: bool = True) -> None:
+        """Cancel every open order, close every position (unless ``flatten=False``) and refuse new
+        orders until :meth:`reset_kill_switch`."""
+        self._require(EngineState.RUNNING, action="trip the kill switch")
+        self.log.warning("kill_switch.tripped", reason=reason, flatten=flatten)
+        self._risk_tripped("kill_switch", reason, "kill", None)
+        self.router.kill(flatten=flatten)
+
+    def reset_kill_switch(self) -> None:
+        """Accept orders again; each strategy trades from its next target."""
+        self.router.reset_kill()
+        for pipe in self.pipelines:
+            pipe.exposure = None
+        self.log.warning("kill_switch.reset")
+
+    @property
+    def killed(self) -> bool:
+        """True while the kill switch holds."""
+        return self.router.killed
+
+    async def apply(self, preset: Preset | str | Path) -> PresetDiff:
+        """Validate ``preset`` completely, build every new object, then swap it in between two events.
+
+        Unchanged strategies keep their state; positions, balances and open orders belong to the
+        portfolio and survive. A strategy removed or disabled stops emitting targets; with
+        ``on_disable = "flatten"`` its position is closed. Changing the engine, data, instruments,
+        broker or plugins needs a restart and is refused.
+
+        Raises:
+            PresetError: the preset is invalid or needs a restart; nothing changed.
+        """
+        self._require(EngineState.CREATED, EngineState.RUNNING, action="apply a preset")
+        path = str(preset) if not isinstance(preset, Preset) else (preset.source.path if preset.source else None)
+        try:
+            new = preset if isinstance(preset, Preset) else load_preset(preset)
+            diff = diff_presets(self.preset, new)
+            build = self._builder(new)
+            rebuilt = set(diff.added) | set(diff.changed)
+            fresh: dict[str, list[Pipeline]] = {
+                settings.id: build.strategy(settings, index, self.instruments, self.log)
+                for index, settings in enumerate(new.strategies) if settings.id in rebuilt
+            }
+            risk_rules = build.risk_rules(new.risk) if diff.risk_changed else None
+        except TradehooksError as exc:
+            self.log.warning("preset.rejected", path=path, error=str(exc))
+            self._notify("preset_rejected", path=path, error=exc)
+            self._emit(PresetRejected, error=exc)
+            raise
+        self._swap(new, diff, fresh, risk_rules)
+        return diff
+
+    def _swap(self, new: Preset, diff: PresetDiff, fresh: dict[str, list[Pipeline]],
+              risk_rules: list[tuple[str, Any]] | None) -> None:
+        """Put a validated preset in force. Runs without awaiting: no event is handled half-way."""
+        old = self.preset
+        kept = {p.strategy_id: p for p in self.pipelines}
+        settings_of = {s.id: s for s in new.strategies}
+        pipelines: list[Pipeline] = []
+        for settings in new.strategies:
+            if settings.id in fresh:
+                pipelines.extend(fresh[settings.id])
+                continue
+            for pipe in (p for p in self.pipelines if p.strategy_id == settings.id):
+                pipe.settings = settings
+                pipe.refresh()
+                pipelines.append(pipe)
+        for strategy_id in (*diff.removed, *diff.disabled, *diff.changed):
+            gone = kept.get(strategy_id)
+            if gone is None:
+                continue
+            settings = settings_of.get(strategy_id, gone.settings)
+            policy = gone.settings.on_disable if strategy_id in diff.removed else settings.on_disable
+            for instrument_id in {p.instrument.id for p in self.pipelines if p.strategy_id == strategy_id}:
+                if strategy_id in diff.changed:
+                    continue  # the rebuilt strategy takes over its target from its next signal
+                if policy == "flatten":
+                    self.router.set_target(strategy_id, instrument_id, to_decimal(0))
+                else:
+                    self.router.forget_target(strategy_id, instrument_id)
+        self.pipelines = pipelines
+        self._tripped[:] = [p for p in self._tripped if p in pipelines]
+        self._route()
+        if risk_rules is not None:
+            self.router.risk_rules = risk_rules
+        self.preset = new
+        self.version += 1
+        self.log.info("preset.applied", version=self.version, diff=diff.as_dict())
+        self._notify("preset_applied", old=old, new=new, diff=diff)
+        self._emit(PresetApplied, version=self.version, diff=diff)
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def events(self, *, maxsize: int = 10_000, policy: str = "drop_oldest", bars: bool = True) -> EventStream:
+        """A new stream of this engine's events, from now on, for one consumer::
+
+            async for event in engine.events():
+                ...
+
+        Args:
+            maxsize: how many events it buffers.
+            policy: ``"drop_oldest"`` (the engine never waits; the consumer is told how many it missed)
+                or ``"backpressure"`` (nothing is lost; the engine waits between batches while the
+                buffer is full).
+            bars: include a :class:`~tradehooks.events.BarProcessed` per bar.
+
+        The stream ends after :class:`~tradehooks.events.EngineStopped`.
+        """
+        if self.state is EngineState.STOPPED:
+            raise EngineStateError(f"cannot read events: engine {self.id!r} is stopped")
+        stream = EventStream(maxsize, policy, bars, self._forget_stream)
+        self._streams.append(stream)
+        if bars:
+            self._bar_streams.append(stream)
+        return stream
+
+    def _forget_stream(self, stream: EventStream) -> None:
+        for streams in (self._streams, self._bar_streams):
+            if stream in streams:
+                streams.remove(stream)
+
+    def _close_streams(self) -> None:
+        for stream in list(self._streams):
+            stream.close()
+        self._streams.clear()
+        self._bar_streams.clear()
+
+    def _emit(self, kind: type[Event], **fields: Any) -> None:
+        if not self._streams:
+            return
+        self._seq += 1
+        event = kind(seq=self._seq, ts=self.clock.now(), **fields)
+        for stream in self._streams:
+            stream.put(event)
+
+    def _strategy_state(self, strategy_id: str, state: str, reason: str) -> None:
+        self.log.info("strategy.state", strategy_id=strategy_id, state=state, reason=reason)
+        self._emit(StrategyStateChanged, strategy_id=strategy_id, state=state, reason=reason)
 
     # --- broker events (the engine is the broker's BrokerEvents) ---------------------------------------
 
@@ -351,6 +554,7 @@ class Engine:
         """A broker reports an order's new state."""
         merged = self.router.order_updated(order)
         self._notify("order_updated", order=merged)
+        self._emit(OrderUpdated, order=merged)
 
     def fill(self, fill: Fill) -> None:
         """A broker reports a fill; it is applied to the ledger once."""
@@ -359,14 +563,17 @@ class Engine:
             return
         self.fills.append(fill)
         self._notify("fill_received", fill=fill, position=position)
+        self._emit(FillReceived, fill=fill, position=position)
 
     def _order_created(self, order: Order) -> None:
         self._notify("order_updated", order=order)
+        self._emit(OrderUpdated, order=order)
 
     def _risk_tripped(self, rule: str, reason: str, action: str, order: Order | None) -> None:
         self.log.warning("risk.tripped", rule=rule, reason=reason, action=action,
                          client_order_id=order.client_order_id if order else None)
         self._notify("risk_tripped", rule=rule, reason=reason, action=action, order=order)
+        self._emit(RiskTripped, rule=rule, reason=reason, action=action, order=order)
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         self._observers.notify(hook_name, **kwargs)
@@ -379,9 +586,15 @@ class Engine:
         return self.router.orders
 
     @property
-    def strategies(self) -> dict[str, Any]:
-        """The preset's strategies by id."""
-        return {s.id: s for s in self.preset.strategies}
+    def strategies(self) -> dict[str, StrategyInfo]:
+        """Each strategy of the preset in force: settings, state and last exposures."""
+        found: dict[str, StrategyInfo] = {}
+        for settings in self.preset.strategies:
+            pipes = [p for p in self.pipelines if p.strategy_id == settings.id]
+            state = pipes[0].state if pipes else ("running" if settings.enabled else "disabled")
+            found[settings.id] = StrategyInfo(settings=settings, state=state,
+                                              exposures={p.instrument.id: p.exposure for p in pipes})
+        return found
 
     def plugins(self) -> list[PluginInfo]:
         """The plugins this engine loaded."""

@@ -63,14 +63,14 @@ class OrderRouter:
         self._busy = False
         self._skipped: dict[Key, str] = {}
         self._limited: dict[Key, Decimal] = {}  # target whose order a risk rule shrank: keep, don't chase
-        self.halted = False  # the kill switch: no new orders while set
+        self.killed = False  # the kill switch: only orders towards flat while set
 
     # --- inputs ------------------------------------------------------------------------------------
 
     def set_target(self, strategy_id: str, instrument_id: InstrumentId, quantity: Decimal) -> None:
         """Set the target quantity (signed) of one strategy in one instrument and reconcile."""
         key = (strategy_id, instrument_id)
-        if self.targets.get(key) == quantity:
+        if self.targets.get(key) == quantity or (self.killed and quantity):
             return
         self.targets[key] = quantity
         self._reconcile(key)
@@ -102,6 +102,26 @@ class OrderRouter:
             self._cancel(order)
         return len(orders)
 
+    def flatten_all(self) -> None:
+        """Target zero for every (strategy, instrument) that holds a position."""
+        for (strategy_id, instrument_id), position in self.portfolio.strategy_positions().items():
+            if position.quantity:
+                self.set_target(strategy_id, instrument_id, ZERO)
+
+    def kill(self, *, flatten: bool) -> None:
+        """The kill switch: cancel every open order, refuse every order but those towards flat, and
+        with ``flatten`` close every position."""
+        self.killed = True
+        for key in list(self.targets):
+            self.targets[key] = ZERO if flatten else self.portfolio.position(key[1], key[0])
+        self.cancel_all()
+        if flatten:
+            self.flatten_all()
+
+    def reset_kill(self) -> None:
+        """Accept orders again."""
+        self.killed = False
+
     def adopt(self, order: Order) -> None:
         """Know an order that exists already (recovered from a journal or found at the broker)."""
         self.orders[order.client_order_id] = order
@@ -127,7 +147,7 @@ class OrderRouter:
 
     def _reconcile_one(self, key: Key) -> None:
         target = self.targets.get(key)
-        if target is None or self.halted:
+        if target is None or (self.killed and target):
             return
         book = self._open.get(key)
         strategy_id, instrument_id = key

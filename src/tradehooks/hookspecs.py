@@ -252,15 +252,35 @@ def preset_applied(engine: Any, old: Any, new: Any, diff: Any) -> None:
         engine: the engine.
         old: the previous :class:`~tradehooks.presets.Preset` (``None`` for the first one).
         new: the preset now in force.
-        diff: what changed (``None`` for the first preset).
+        diff: what changed, a :class:`~tradehooks.PresetDiff` (``None`` for the first preset).
 
-    Called once when the engine starts, with its preset.
+    Called once when the engine starts, with its preset, and once per preset applied later with
+    :meth:`Engine.apply <tradehooks.Engine.apply>`.
 
     Example::
 
         @hookimpl
         def preset_applied(new, diff):
             print("now running", [s.id for s in new.strategies], diff)
+    """
+
+
+@hookspec
+def preset_rejected(engine: Any, path: str | None, error: Exception) -> None:
+    """A new preset was refused; the one in force keeps running, unchanged.
+
+    Args:
+        engine: the engine.
+        path: the preset file, or ``None`` for a preset passed as an object.
+        error: the :class:`~tradehooks.exceptions.PresetError` (or plugin error) saying what and where.
+
+    Called once per refused :meth:`Engine.apply <tradehooks.Engine.apply>`.
+
+    Example::
+
+        @hookimpl
+        def preset_rejected(path, error):
+            alert(f"preset {path} refused: {error}")
     """
 
 
@@ -305,13 +325,15 @@ def fill_received(engine: Any, fill: Fill, position: Position) -> None:
 
 @hookspec
 def risk_tripped(engine: Any, rule: str, reason: str, action: str, order: Order | None) -> None:
-    """A risk rule denied or shrank an order, or tripped a breaker.
+    """A risk rule denied or shrank an order, a strategy's circuit breaker tripped, or the kill switch
+    was thrown.
 
     Args:
         engine: the engine.
         rule: the rule's name.
         reason: why, in words.
-        action: ``"deny"``, ``"shrink"`` or a breaker action (``"kill"``, ``"disable"``).
+        action: ``"deny"`` or ``"shrink"`` (a risk rule), ``"disable"`` (rule ``"circuit_breaker"``:
+            a strategy failed too often and rests) or ``"kill"`` (rule ``"kill_switch"``).
         order: the order concerned, if any.
 
     Called once per trip.
@@ -327,6 +349,9 @@ def risk_tripped(engine: Any, rule: str, reason: str, action: str, order: Order 
 @hookspec
 def error(engine: Any, where: str, exception: BaseException) -> None:
     """Something failed: a strategy's indicators or signal raised, or an observer raised.
+
+    A strategy that keeps failing is stopped by its circuit breaker (``engine.breaker_errors``), which
+    is reported through :func:`risk_tripped` with rule ``"circuit_breaker"``.
 
     Args:
         engine: the engine.

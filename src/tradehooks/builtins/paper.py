@@ -325,6 +325,21 @@ class PaperBroker:
                 )
                 self._finish(work, OrderStatus.CANCELED, reason, bar.ts)
 
+    def settle(self) -> None:
+        """Fill every open market order at the last close seen, as a taker (with slippage).
+
+        The engine calls this when it stops with ``flatten=True``: no later bar will come, and the last
+        close is the best estimate of the next open.
+        """
+        for work in list(self._open.values()):
+            order = work.order
+            last = self._last_close.get(order.instrument_id)
+            instrument = self._ctx.instruments.get(order.instrument_id)
+            if order.type is not OrderType.MARKET or last is None or instrument is None:
+                continue
+            price = self._taker_price(instrument, to_decimal(last), order.side is Side.BUY)
+            self._fill(work, instrument, order.remaining, price, Liquidity.TAKER, self._ctx.clock.now())
+
     def _price(self, work: _Working, instrument: Instrument, bar: Bar) -> tuple[Decimal, Liquidity] | None:
         """The price and liquidity ``work``'s order fills at on ``bar``, or ``None`` if it does not."""
         order = work.order

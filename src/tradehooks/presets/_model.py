@@ -44,6 +44,11 @@ def _positive(instance: object, attribute: attrs.Attribute[Decimal], value: Deci
         raise FieldError(attribute.name, f"must be > 0, got {value}")
 
 
+def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise FieldError(attribute.name, f"must be >= 1, got {value}")
+
+
 def _identifier(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value or not all(ch.isalnum() or ch in "_-." for ch in value):
         raise FieldError(attribute.name, f"must be a non-empty name of letters, digits, '_', '-' or '.', got {value!r}")
@@ -58,12 +63,17 @@ class EngineSettings:
         mode: ``backtest``, ``paper`` or ``live``.
         initial_cash: starting cash of a backtest or paper account, in ``currency``.
         currency: the account currency (the instruments' quote currency).
+        breaker_errors: consecutive failures of a strategy (its signal or indicators raising) that
+            trip its circuit breaker: the strategy stops for ``breaker_cooldown``, then gets one retry.
+        breaker_cooldown: how long a tripped strategy rests, on the engine's clock (``30m``, ``1h``).
     """
 
     id: str | None = None
     mode: str = attrs.field(default="backtest", validator=_one_of(*MODES))
     initial_cash: Decimal = attrs.field(default=Decimal(10000), validator=_positive)
     currency: str = "USDT"
+    breaker_errors: int = attrs.field(default=5, validator=_at_least_one)
+    breaker_cooldown: str = attrs.field(default="1h", validator=_timeframe)
 
 
 @attrs.frozen(kw_only=True)

@@ -83,6 +83,10 @@ class RecordingObserver:
         self.calls.append(("preset_applied", {"old": old, "new": new, "diff": diff}))
 
     @hookimpl
+    def preset_rejected(self, engine: Any, path: Any, error: Exception) -> None:
+        self.calls.append(("preset_rejected", {"path": path, "error": error}))
+
+    @hookimpl
     def order_updated(self, engine: Any, order: Any) -> None:
         self.calls.append(("order_updated", {"order": order}))
 

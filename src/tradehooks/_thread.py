@@ -1,0 +1,117 @@
+"""Running an engine from code that has no event loop: a background thread and a blocking portal."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._engine import Engine
+from ._reload import PresetDiff
+from ._results import BacktestResult
+from .exceptions import EngineStateError
+from .presets import Preset
+
+__all__ = ["EngineThread"]
+
+
+class EngineThread:
+    """An engine running in a background thread with its own event loop.
+
+    Every method is a plain blocking call, safe from any other thread::
+
+        runner = EngineThread("paper.toml")
+        runner.start()                 # returns once the engine runs
+        runner.apply("paper.toml")     # between two events
+        runner.stop()                  # waits for the engine to stop
+        print(runner.result().metrics)
+
+    Args:
+        preset: a preset file or :class:`Preset`.
+        backend: ``"asyncio"`` or ``"trio"``.
+        **engine_options: passed to :class:`Engine`.
+    """
+
+    def __init__(self, preset: Preset | str | Path, *, backend: str = "asyncio", **engine_options: Any) -> None:
+        self._preset = preset
+        self._backend = backend
+        self._options = engine_options
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._run: Future[BacktestResult] | None = None
+        self.engine: Engine | None = None
+
+    def start(self) -> Engine:
+        """Start the thread and the engine; return the engine (read it, but call its methods
+        through this object)."""
+        if self._portal is not None:
+            raise EngineStateError("this EngineThread was already started")
+        self._portal_cm = start_blocking_portal(self._backend)
+        portal = self._portal = self._portal_cm.__enter__()
+        try:
+            self.engine = portal.call(lambda: Engine.from_preset(self._preset, **self._options))
+            portal.call(self.engine.start)
+        except BaseException:
+            self._close_portal()
+            raise
+        self._run = portal.start_task_soon(self.engine.run)
+        return self.engine
+
+    def _call(self, function: Any, *args: Any) -> Any:
+        if self._portal is None or self.engine is None:
+            raise EngineStateError("this EngineThread is not running (call start() first)")
+        return self._portal.call(function, *args)
+
+    def apply(self, preset: Preset | str | Path) -> PresetDiff:
+        """Apply a new preset; raises :class:`~tradehooks.PresetError` and changes nothing if invalid."""
+        return self._call(self.engine.apply, preset)  # type: ignore[union-attr]
+
+    def pause(self, strategy_id: str) -> None:
+        self._call(self.engine.pause, strategy_id)  # type: ignore[union-attr]
+
+    def resume(self, strategy_id: str) -> None:
+        self._call(self.engine.resume, strategy_id)  # type: ignore[union-attr]
+
+    def kill_switch(self, reason: str, *, flatten: bool = True) -> None:
+        self._call(lambda: self.engine.kill_switch(reason, flatten=flatten))  # type: ignore[union-attr]
+
+    def stop(self, reason: str = "stopped by host", *, cancel_orders: bool = False, flatten: bool = False,
+             timeout: float | None = 30) -> BacktestResult:
+        """Stop the engine, wait for its thread, and return its result."""
+        engine = self.engine
+        if engine is None or self._portal is None:
+            raise EngineStateError("this EngineThread is not running (call start() first)")
+        try:
+            self._portal.call(lambda: engine.stop(reason, cancel_orders=cancel_orders, flatten=flatten))
+            assert self._run is not None
+            return self._run.result(timeout)
+        finally:
+            self._close_portal()
+
+    def wait(self, timeout: float | None = None) -> BacktestResult:
+        """Wait until the data source ends (a backtest), stop, and return the result."""
+        if self._run is None:
+            raise EngineStateError("this EngineThread is not running (call start() first)")
+        self._run.result(timeout)
+        return self.stop("data exhausted")
+
+    def result(self) -> BacktestResult:
+        if self.engine is None:
+            raise EngineStateError("this EngineThread was never started")
+        return self.engine.result()
+
+    def _close_portal(self) -> None:
+        if self._portal_cm is not None:
+            cm, self._portal_cm, self._portal = self._portal_cm, None, None
+            cm.__exit__(None, None, None)
+
+    def __enter__(self) -> EngineThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._portal is not None:
+            self.stop()
