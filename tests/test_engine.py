@@ -104,13 +104,16 @@ class TestHonestBacktest:
 
 
 class TestIndependence:
-    def test_two_engines_with_different_plugin_sets_do_not_see_each_other(self, preset_file: Path):
+    def test_two_engines_with_different_presets_and_plugin_sets_do_not_see_each_other(self, preset_file: Path):
         """An observer given to one engine never hears the other; a disabled plugin is gone in one only."""
         first, second = RecordingObserver("first"), RecordingObserver("second")
 
         async def main():
             a = Engine.from_preset(preset_file, plugins=[first], engine_id="a")
-            b = Engine.from_preset(preset_file, plugins=[second], disable=["synthetic"], engine_id="b")
+            other = preset_file.with_name("other.toml")
+            other.write_text(preset_file.read_text().replace('signal = "sma_cross"', 'signal = "rsi_reversion"')
+                             .replace("params = { fast = 10, slow = 30 }", "params = { period = 7 }"))
+            b = Engine.from_preset(other, plugins=[second], disable=["synthetic"], engine_id="b")
             assert "synthetic" in a.registry.names("data_source")
             assert "synthetic" not in b.registry.names("data_source")
             async with a, b:
@@ -125,6 +128,8 @@ class TestIndependence:
         assert len(first.of("fill_received")) == len(a.fills) > 0
         assert len(second.of("fill_received")) == len(b.fills)
         assert a.portfolio is not b.portfolio and a.manager is not b.manager
+        assert {o.strategy_id for o in a.orders.values()} == {o.strategy_id for o in b.orders.values()} == {"trend"}
+        assert [f.price for f in a.fills] != [f.price for f in b.fills]  # different signals, own ledgers
 
 
 class FailingObserver:

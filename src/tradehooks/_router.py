@@ -112,11 +112,15 @@ class OrderRouter:
         """The kill switch: cancel every open order, refuse every order but those towards flat, and
         with ``flatten`` close every position."""
         self.killed = True
-        for key in list(self.targets):
-            self.targets[key] = ZERO if flatten else self.portfolio.position(key[1], key[0])
         self.cancel_all()
+        for key in list(self.targets):
+            position = self.portfolio.position(key[1], key[0])
+            if not flatten:
+                self.targets[key] = position  # hold what is held
+            elif not position:
+                self.targets[key] = ZERO
         if flatten:
-            self.flatten_all()
+            self.flatten_all()  # target zero, with a reconcile, for every key that holds something
 
     def reset_kill(self) -> None:
         """Accept orders again."""
