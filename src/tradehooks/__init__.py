@@ -22,6 +22,7 @@ from .exceptions import (
     InvalidOrderError,
     PluginError,
     PresetError,
+    StrategyError,
     TradehooksError,
 )
 from .hookspecs import hookimpl
@@ -46,6 +47,7 @@ __all__ = [
     "PresetError",
     "RiskDecision",
     "SimClock",
+    "StrategyError",
     "StrategyInfo",
     "Target",
     "TradehooksError",

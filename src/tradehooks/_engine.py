@@ -51,7 +51,7 @@ from .events import (
     StrategyStateChanged,
     TargetChanged,
 )
-from .exceptions import DataError, EngineStateError, TradehooksError
+from .exceptions import DataError, EngineStateError, StrategyError, TradehooksError
 from .model import Bar, Fill, Instrument, Order, format_ts, parse_timeframe, to_decimal
 from .presets import Preset, PresetSource, load_preset
 
@@ -430,7 +430,7 @@ class Engine:
         """True while the kill switch holds."""
         return self.router.killed
 
-    async def apply(self, preset: Preset | str | Path) -> PresetDiff:
+    async def apply(self, preset: Preset | str | Path, *, rebuild: Iterable[str] = ()) -> PresetDiff:
         """Validate ``preset`` completely, build every new object, then swap it in between two events.
 
         Unchanged strategies keep their state; positions, balances and open orders belong to the
@@ -438,28 +438,83 @@ class Engine:
         ``on_disable = "flatten"`` its position is closed. Changing the engine, data, instruments,
         broker or plugins needs a restart and is refused.
 
+        Plugins installed since the engine started are found (entry points are scanned again). New
+        and changed strategies are warmed up with ``engine.warmup_bars`` bars of history first.
+        ``rebuild`` names strategies to rebuild even if their settings did not change (after their
+        plugin's code was reloaded); a rebuilt signal receives its predecessor's state when the old
+        signal has ``get_state()`` and the new one ``set_state(state)``.
+
         Raises:
             PresetError: the preset is invalid or needs a restart; nothing changed.
+            TradehooksError: a new plugin fails to load, or a new strategy fails while warming up;
+                nothing changed.
         """
         self._require(EngineState.CREATED, EngineState.RUNNING, action="apply a preset")
         path = str(preset) if not isinstance(preset, Preset) else (preset.source.path if preset.source else None)
         try:
             new = preset if isinstance(preset, Preset) else load_preset(preset)
             diff = diff_presets(self.preset, new)
+            if self.manager.load_entry_points():  # plugins installed since the engine started
+                self.registry = Registry(self.manager, self)
             build = self._builder(new)
-            rebuilt = set(diff.added) | set(diff.changed)
+            rebuilt = set(diff.added) | set(diff.changed) | set(rebuild)
             fresh: dict[str, list[Pipeline]] = {
                 settings.id: build.strategy(settings, index, self.instruments, self.log)
                 for index, settings in enumerate(new.strategies) if settings.id in rebuilt
             }
             risk_rules = build.risk_rules(new.risk) if diff.risk_changed else None
+            await self._warm_up([p for pipes in fresh.values() for p in pipes], new.engine.warmup_bars)
         except TradehooksError as exc:
-            self.log.warning("preset.rejected", path=path, error=str(exc))
+            self.log.warning("preset.rejected", path=path, error=str(exc), key=getattr(exc, "key", None),
+                             line=getattr(exc, "line", None))
             self._notify("preset_rejected", path=path, error=exc)
             self._emit(PresetRejected, error=exc)
             raise
+        self._hand_over(fresh)
         self._swap(new, diff, fresh, risk_rules)
         return diff
+
+    async def _warm_up(self, pipelines: list[Pipeline], count: int) -> None:
+        """Feed history to new pipelines' indicators and signals (targets ignored), up to the last
+        bar the engine handled, so they trade from the next bar with ready indicators."""
+        if not count:
+            return
+        for pipe in pipelines:
+            instrument_id = pipe.instrument.id
+            fed = -1
+            while True:
+                last = self._last_ts.get(instrument_id)
+                if last is None or last <= fed:
+                    break  # nothing (more) handled: the pipeline is level with the engine
+                bars = await self.source.history(instrument_id, last + self.timeframe, count)
+                try:
+                    for bar in bars:
+                        if bar.ts > fed:
+                            for update in pipe.updates:
+                                update(bar)
+                            pipe.on_bar(bar)
+                            fed = bar.ts
+                except Exception as exc:
+                    raise StrategyError(
+                        f"strategy {pipe.strategy_id!r} failed while warming up on {instrument_id}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                if not bars:
+                    break
+
+    def _hand_over(self, fresh: dict[str, list[Pipeline]]) -> None:
+        """A rebuilt strategy gets its predecessor's state when both signals support it
+        (``get_state()`` on the old one, ``set_state(state)`` on the new one)."""
+        for strategy_id, pipes in fresh.items():
+            for pipe in pipes:
+                old = next((p for p in self.pipelines if p.strategy_id == strategy_id
+                            and p.instrument.id == pipe.instrument.id), None)
+                if old is None:
+                    continue
+                get_state = getattr(old.signal, "get_state", None)
+                set_state = getattr(pipe.signal, "set_state", None)
+                if get_state is not None and set_state is not None:
+                    set_state(get_state())
 
     def _swap(self, new: Preset, diff: PresetDiff, fresh: dict[str, list[Pipeline]],
               risk_rules: list[tuple[str, Any]] | None) -> None:

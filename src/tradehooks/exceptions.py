@@ -10,6 +10,7 @@ built-in exception it semantically is, so ``except ValueError`` keeps working::
     ├── DataError (ValueError)      a data file or bar is malformed: carries path and line
     ├── InvalidOrderError (ValueError)   price/quantity off tick or lot, under min notional, ...
     ├── EngineStateError (RuntimeError)  a method called in the wrong engine state
+    ├── StrategyError               a strategy failed where it must not (warming up for a reload)
     └── BrokerError                 a broker refused or failed a request
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidOrderError",
     "PluginError",
     "PresetError",
+    "StrategyError",
     "TradehooksError",
 ]
 
@@ -100,6 +102,10 @@ class InvalidOrderError(TradehooksError, ValueError):
 
 class EngineStateError(TradehooksError, RuntimeError):
     """A method was called while the engine is in a state that does not allow it."""
+
+
+class StrategyError(TradehooksError):
+    """A strategy's signal or indicators failed where the engine cannot skip the event (warm-up)."""
 
 
 class BrokerError(TradehooksError):

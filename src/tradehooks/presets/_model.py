@@ -49,6 +49,11 @@ def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int)
         raise FieldError(attribute.name, f"must be >= 1, got {value}")
 
 
+def _at_least_zero(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise FieldError(attribute.name, f"must be >= 0, got {value}")
+
+
 def _identifier(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value or not all(ch.isalnum() or ch in "_-." for ch in value):
         raise FieldError(attribute.name, f"must be a non-empty name of letters, digits, '_', '-' or '.', got {value!r}")
@@ -66,6 +71,9 @@ class EngineSettings:
         breaker_errors: consecutive failures of a strategy (its signal or indicators raising) that
             trip its circuit breaker: the strategy stops for ``breaker_cooldown``, then gets one retry.
         breaker_cooldown: how long a tripped strategy rests, on the engine's clock (``30m``, ``1h``).
+        warmup_bars: bars of history fed to a strategy added or changed while the engine runs, so
+            its indicators are ready before it trades (its targets during warm-up are ignored).
+        on_stop: what ``tradehooks run`` does with open orders when it stops: ``cancel`` or ``keep``.
     """
 
     id: str | None = None
@@ -74,6 +82,8 @@ class EngineSettings:
     currency: str = "USDT"
     breaker_errors: int = attrs.field(default=5, validator=_at_least_one)
     breaker_cooldown: str = attrs.field(default="1h", validator=_timeframe)
+    warmup_bars: int = attrs.field(default=500, validator=_at_least_zero)
+    on_stop: str = attrs.field(default="cancel", validator=_one_of("cancel", "keep"))
 
 
 @attrs.frozen(kw_only=True)
