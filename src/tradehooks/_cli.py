@@ -19,7 +19,7 @@ from .exceptions import TradehooksError
 __all__ = ["main"]
 
 
-def _configure_logging(level: str, fmt: str) -> None:
+def _configure_logging(level: str, fmt: str, stream: Any = None) -> None:
     """The command line, unlike the library, decides where logs go: stderr, human or JSON."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
@@ -32,7 +32,7 @@ def _configure_logging(level: str, fmt: str) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
 
@@ -177,7 +177,85 @@ class DataCommand:
         return 0
 
 
-BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand]
+class RunCommand:
+    name = "run"
+    help = "run a preset in paper or live mode until stopped, reloading it when it changes"
+    log_level = "info"  # its events are the point: shown unless --log-level says otherwise
+    log_stream = "stdout"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("preset", type=Path, help="the preset TOML file")
+        parser.add_argument("--status-file", type=Path, default=None,
+                            help="where to keep the status for `tradehooks status` (default: "
+                                 ".PRESET.status.json beside the preset)")
+        parser.add_argument("--no-watch", action="store_true", help="do not reload when the preset changes "
+                                                                    "(SIGHUP still reloads)")
+        parser.add_argument("--reload-plugins", action="store_true",
+                            help="on reload, also re-import plugin modules whose files changed")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        import anyio
+
+        from ._runner import run_preset
+
+        log = structlog.get_logger("tradehooks")
+        return anyio.run(lambda: run_preset(args.preset, log=log, status_path=args.status_file,
+                                            watch=not args.no_watch, reload_plugins=args.reload_plugins))
+
+
+class StatusCommand:
+    name = "status"
+    help = "show what a running `tradehooks run` is doing"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("preset", type=Path, help="the preset the engine runs")
+        parser.add_argument("--status-file", type=Path, default=None, help="the status file, if not the default")
+        parser.add_argument("--json", action="store_true", help="print the status file as it is")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        from ._runner import status_path_for
+
+        path = args.status_file or status_path_for(args.preset)
+        try:
+            status = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise TradehooksError(f"{path}: no status file: is `tradehooks run {args.preset}` running?") from None
+        except (OSError, ValueError) as exc:
+            raise TradehooksError(f"{path}: cannot read the status file: {exc}") from None
+        if args.json:
+            print(json.dumps(status, indent=2))
+            return 0
+        alive = _alive(status.get("pid"))
+        print(f"engine {status['engine_id']} ({status['mode']}), pid {status['pid']}"
+              f"{'' if alive else ' (not running)'}: {status['state']}, preset version {status['version']}")
+        for sid, info in status["strategies"].items():
+            exposures = ", ".join(f"{iid} {e}" for iid, e in info["exposures"].items())
+            print(f"  strategy {sid:<16} {info['state']:<9} {info['signal']:<16} {exposures}")
+        positions = ", ".join(f"{iid} {q}" for iid, q in status["positions"].items()) or "none"
+        print(f"  positions: {positions}; equity {status['equity']}; open orders {status['open_orders']}"
+              f"{'; KILL SWITCH ON' if status.get('killed') else ''}")
+        if status.get("last_error"):
+            print(f"  last error: {status['last_error']['where']}: {status['last_error']['error']}")
+        if status.get("last_rejection"):
+            print(f"  last rejected preset: {status['last_rejection']['error']}")
+        return 0
+
+
+def _alive(pid: Any) -> bool:
+    import os
+
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand]
 
 
 # --- the entry point -----------------------------------------------------------------------------------
@@ -186,7 +264,8 @@ BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataComman
 def _parser(commands: Sequence[Any]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradehooks", description="Backtest, paper-trade and trade live.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
+                        help="default: info for `run`, warning for the other commands")
     parser.add_argument("--log-format", default="console", choices=["console", "json"])
     # --debug is also accepted after the command name (``tradehooks backtest p.toml --debug``).
     common = argparse.ArgumentParser(add_help=False)
@@ -219,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 commands.append(command)
         args = _parser(commands).parse_args(argv)
         args.manager = manager
-        _configure_logging(args.log_level, args.log_format)
+        handler = args.handler
+        stream = sys.stdout if getattr(handler, "log_stream", "stderr") == "stdout" else sys.stderr
+        _configure_logging(args.log_level or getattr(handler, "log_level", "warning"), args.log_format, stream)
         return int(args.handler.run(args))
     except TradehooksError as exc:
         if debug:

@@ -155,6 +155,25 @@ class PluginManager:
                 f"(known hooks: {', '.join(known)})",
             )
 
+    def replace_plugin(self, name: str, plugin: object) -> None:
+        """Swap the plugin registered as ``name`` for ``plugin`` (its re-imported module), keeping
+        its distribution. Raises :class:`PluginError` (and keeps the old one) if it does not validate."""
+        old = self.hook_manager.get_plugin(name)
+        info = self._infos[name]
+        if old is not None:
+            self.hook_manager.unregister(old)
+        try:
+            self.hook_manager.register(plugin, name=name)
+            self._check_unknown_hooks(plugin)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.hook_manager.is_registered(plugin):
+                self.hook_manager.unregister(plugin)
+            if old is not None:
+                self.hook_manager.register(old, name=name)
+            raise PluginError(f"plugin {name!r}: {exc}", plugin=name, distribution=info.distribution) from None
+        hooks = tuple(sorted(caller.name for caller in self.hook_manager.get_hookcallers(plugin) or ()))
+        self._infos[name] = attrs.evolve(info, hooks=hooks)
+
     def plugin_name(self, plugin: object) -> str:
         return self.hook_manager.get_name(plugin) or repr(plugin)
 
