@@ -413,8 +413,10 @@ class TestSyntheticDataSource:
         return SyntheticDataSource(SyntheticDataSource.Params(**params), ctx)
 
     def test_it_is_registered_and_satisfies_the_protocol(self, tmp_path: Path) -> None:
-        """The module registers SyntheticDataSource as 'synthetic', and an instance is a DataSource."""
-        assert data_synthetic.register_data_sources() == [SyntheticDataSource]
+        """The module registers SyntheticDataSource as 'synthetic' (beside the live one), and an instance
+        is a DataSource."""
+        assert data_synthetic.register_data_sources() == [SyntheticDataSource,
+                                                          data_synthetic.LiveSyntheticDataSource]
         assert SyntheticDataSource.name == "synthetic" and isinstance(self.source(tmp_path), DataSource)
 
     @pytest.mark.parametrize(
