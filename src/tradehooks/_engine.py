@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.lowlevel
+import anyio.to_thread
 import attrs
 import structlog
 
@@ -452,9 +453,12 @@ class Engine:
         self._require(EngineState.CREATED, EngineState.RUNNING, action="apply a preset")
         path = str(preset) if not isinstance(preset, Preset) else (preset.source.path if preset.source else None)
         try:
-            new = preset if isinstance(preset, Preset) else load_preset(preset)
+            # Reading files and scanning installed distributions run in a worker thread, so bars keep
+            # being handled meanwhile; building and swapping happen here, on the engine's loop.
+            new = preset if isinstance(preset, Preset) else await anyio.to_thread.run_sync(load_preset, preset)
             diff = diff_presets(self.preset, new)
-            if self.manager.load_entry_points():  # plugins installed since the engine started
+            installed = await anyio.to_thread.run_sync(self.manager.new_entry_points)
+            if installed and self.manager.load_entry_points(installed):  # installed since the start
                 self.registry = Registry(self.manager, self)
             build = self._builder(new)
             rebuilt = set(diff.added) | set(diff.changed) | set(rebuild)
@@ -501,6 +505,7 @@ class Engine:
                     ) from exc
                 if not bars:
                     break
+            await anyio.lowlevel.checkpoint()  # let bars be handled between two strategies' warm-ups
 
     def _hand_over(self, fresh: dict[str, list[Pipeline]]) -> None:
         """A rebuilt strategy gets its predecessor's state when both signals support it

@@ -79,15 +79,25 @@ class PluginManager:
     def hook(self) -> Any:
         return self.hook_manager.hook
 
-    def load_entry_points(self) -> list[str]:
-        """Load the entry points of group ``tradehooks`` not loaded yet; return the new names.
+    def new_entry_points(self) -> list[importlib.metadata.EntryPoint]:
+        """The entry points of group ``tradehooks`` neither loaded yet nor disabled (a scan of the
+        installed distributions, safe to run in a worker thread)."""
+        return [
+            entry_point
+            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+            if entry_point.name not in self.disabled and entry_point.name not in self._entry_points_seen
+        ]
+
+    def load_entry_points(self, entry_points: list[importlib.metadata.EntryPoint] | None = None) -> list[str]:
+        """Load the entry points of group ``tradehooks`` not loaded yet (or those given, found by
+        :meth:`new_entry_points`); return the new names.
 
         Called at construction, and again on reload to pick up plugins installed since.
         """
         loaded = []
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for entry_point in self.new_entry_points() if entry_points is None else entry_points:
             name = entry_point.name
-            if name in self.disabled or name in self._entry_points_seen:
+            if name in self._entry_points_seen:
                 continue
             dist = entry_point.dist
             try:

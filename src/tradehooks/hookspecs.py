@@ -2,7 +2,8 @@
 
 Two kinds of hooks:
 
-* **Registration hooks** (``register_*``) are called once when an engine is built. Each returns a list of classes; each class has a unique ``name`` that presets
+* **Registration hooks** (``register_*``) are called once when an engine is built, and again when
+  :meth:`Engine.apply <tradehooks.Engine.apply>` finds a plugin installed since. Each returns a list of classes; each class has a unique ``name`` that presets
   use. The engine builds objects from them and calls those objects directly on every event.
 * **Observer hooks** are called with keyword arguments when something happens (an order update, a
   fill, a reload, an error). They are called implementation by implementation; an exception in one
@@ -52,7 +53,7 @@ def register_data_sources(engine: Any) -> list[type] | None:  # type: ignore[emp
         A list of classes satisfying :class:`tradehooks.contracts.DataSource`, each with a unique
         ``name`` and an optional ``Params`` attrs class. Return ``None`` or ``[]`` to register nothing.
 
-    Called once when the engine is built.
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
 
     Example::
 
@@ -74,7 +75,7 @@ def register_indicators(engine: Any) -> list[type] | None:  # type: ignore[empty
         updated with every bar in O(1). Each has a unique short ``name`` (``"sma"``) and a ``Params``
         attrs class.
 
-    Called once when the engine is built.
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
 
     Example::
 
@@ -97,7 +98,7 @@ def register_signals(engine: Any) -> list[type] | None:  # type: ignore[empty-bo
         exposure in [-1, 1] or ``None``. Each has a unique ``name`` (what a preset's
         ``strategies.signal`` names) and a ``Params`` attrs class for its parameters.
 
-    Called once when the engine is built.
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
 
     Example::
 
@@ -119,7 +120,7 @@ def register_sizers(engine: Any) -> list[type] | None:  # type: ignore[empty-bod
         ``cls(params, ctx)``; ``size(exposure, instrument=, price=, equity=, position=)`` returns a
         signed quantity rounded towards zero to the lot size.
 
-    Called once when the engine is built.
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
 
     Example::
 
@@ -141,7 +142,7 @@ def register_brokers(engine: Any) -> list[type] | None:  # type: ignore[empty-bo
         ``cls(params, ctx)``; ``submit``/``cancel`` never block and report through
         :class:`tradehooks.contracts.BrokerEvents`.
 
-    Called once when the engine is built.
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
 
     Example::
 
@@ -163,7 +164,7 @@ def register_risk_rules(engine: Any) -> list[type] | None:  # type: ignore[empty
         ``cls(params, ctx)``; ``check(order, portfolio)`` allows, shrinks or denies every order
         before it reaches the broker.
 
-    Called once when the engine is built.
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
 
     Example::
 

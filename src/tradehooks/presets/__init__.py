@@ -1,6 +1,9 @@
-"""Presets: TOML files that say what an engine runs, validated strictly into frozen attrs classes."""
+"""Presets: TOML files that say what an engine runs, validated strictly into frozen attrs classes.
 
-from ._loader import PresetSource, load_preset, parse_preset
+A preset may extend base presets, and holds secrets only by reference (``env:NAME``, ``file:PATH``).
+"""
+
+from ._loader import PresetFile, PresetSource, load_preset, parse_preset
 from ._model import (
     BrokerSettings,
     DataSettings,
@@ -11,6 +14,7 @@ from ._model import (
     SizerSettings,
     StrategySettings,
 )
+from ._secrets import Secret
 
 __all__ = [
     "BrokerSettings",
@@ -18,8 +22,10 @@ __all__ = [
     "EngineSettings",
     "PluginSettings",
     "Preset",
+    "PresetFile",
     "PresetSource",
     "RiskSettings",
+    "Secret",
     "SizerSettings",
     "StrategySettings",
     "load_preset",

@@ -3,6 +3,8 @@
 tomllib gives values, not positions; this scanner reads the same text and records, for every key and
 table header, the line it appears on. It understands what presets use: ``[table]``,
 ``[[array.of.tables]]``, dotted keys and inline tables (keys inside an inline table map to its line).
+A table only ever named through a longer header or dotted key (``[data.params]``, ``data.source = ...``)
+is placed on the first line that names it.
 """
 
 from __future__ import annotations
@@ -34,17 +36,21 @@ class KeyLines:
             if header:
                 names = _split_key(header.group(2))
                 if header.group(1) == "[[":
-                    key = tuple(names)
-                    counts[key] = counts.get(key, -1) + 1
-                    current = [*self._resolve(names[:-1], counts), names[-1], counts[key]]
+                    array = tuple(names)
+                    counts[array] = counts.get(array, -1) + 1
+                    current = [*self._resolve(names[:-1], counts), names[-1], counts[array]]
                 else:
                     current = list(self._resolve(names, counts))
-                self._lines.setdefault(tuple(current), number)
+                self._record(tuple(current), number)
                 continue
             key = _KEY.match(line)
             if key:
-                path = tuple(current) + tuple(_split_key(key.group(1)))
-                self._lines.setdefault(path, number)
+                self._record(tuple(current) + tuple(_split_key(key.group(1))), number)
+
+    def _record(self, path: KeyPath, number: int) -> None:
+        """``path`` and each enclosing table not seen yet are on line ``number``."""
+        for end in range(len(path), 0, -1):
+            self._lines.setdefault(path[:end], number)
 
     def _resolve(self, names: list[str], counts: dict[tuple[str, ...], int]) -> list[str | int]:
         """Insert array-of-tables indexes into a header path: ``strategies.params`` ->
