@@ -7,7 +7,7 @@ from typing import Any
 
 from ._registry import Factory, ParamsError, Registry
 from .contracts import ComponentContext
-from .exceptions import TradehooksError
+from .exceptions import FieldError, TradehooksError
 from .model import Instrument
 from .presets import PresetSource, StrategySettings
 
@@ -77,6 +77,8 @@ class Builder:
         params = self.params(factory, raw, key + ("params",))
         try:
             return factory.cls(params, ctx if ctx is not None else self._context())
+        except FieldError as exc:  # a parameter judged wrong only once the component saw its context
+            raise self.source.error(key + ("params", exc.field), f"{factory.name}: {exc.reason}") from None
         except TradehooksError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
@@ -109,6 +111,12 @@ class Builder:
             signal = self.one("signal", settings.signal, settings.params, key, "signal", ctx)
             pipelines.append(Pipeline(settings, instrument, signal, indicators, sizer))
         return pipelines
+
+    def observers(self, observers: Any) -> list[tuple[str, Any]]:
+        """``(registration name, object)`` for each ``[[observers]]`` entry."""
+        return [(f"observer {entry.name} #{index}",
+                 self.one("observer", entry.name, entry.params, ("observers", index), "name"))
+                for index, entry in enumerate(observers)]
 
     def risk_rules(self, rules: Any) -> list[tuple[str, Any]]:
         return [(rule.rule, self.one("risk_rule", rule.rule, rule.params, ("risk", index), "rule"))

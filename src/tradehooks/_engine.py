@@ -39,6 +39,7 @@ from ._router import OrderRouter
 from .contracts import ComponentContext, Target
 from .events import (
     BarProcessed,
+    DataRejected,
     EngineStarted,
     EngineStopped,
     ErrorOccurred,
@@ -53,7 +54,7 @@ from .events import (
     TargetChanged,
 )
 from .exceptions import DataError, EngineStateError, StrategyError, TradehooksError
-from .model import Bar, Fill, Instrument, Order, format_ts, parse_timeframe, to_decimal
+from .model import Bar, Fill, Instrument, Order, check_bar, format_ts, parse_timeframe, to_decimal
 from .presets import Preset, PresetSource, load_preset
 
 __all__ = ["Engine", "EngineState", "StrategyInfo"]
@@ -174,6 +175,8 @@ class Engine:
             id_prefix="O" if self.mode == "backtest" else f"th{int(time.time() * 1000):x}",
         )
         self._cooldown = parse_timeframe(preset.engine.breaker_cooldown)
+        self._observer_objects: list[tuple[str, Any]] = []
+        self._attach_observers(build.observers(preset.observers))
         self.pipelines: list[Pipeline] = []
         for index, settings in enumerate(preset.strategies):
             self.pipelines.extend(build.strategy(settings, index, self.instruments, self.log))
@@ -244,6 +247,7 @@ class Engine:
                 self.router.cancel_all()
             await self.broker.close()
         finally:
+            self._attach_observers([])
             self.state = EngineState.STOPPED
             self.log.info("engine.stopped", reason=reason, equity=str(self.portfolio.equity()))
             self._emit(EngineStopped, engine_id=self.id, reason=reason)
@@ -264,6 +268,8 @@ class Engine:
         self._require(EngineState.RUNNING, action="run")
         routes = self._routes
         marks = self.portfolio.marks
+        check = None if getattr(self.source, "validated", False) else check_bar
+        reject = self._reject
         broker_on_bar = self._broker_on_bar
         clock = self.clock
         simulated = isinstance(clock, SimClock)
@@ -284,7 +290,13 @@ class Engine:
                 instrument_id = bar[0]
                 ts = bar[1]
                 if ts <= last_ts.get(instrument_id, -1):
-                    self._out_of_order(bar, last_ts[instrument_id])
+                    reject(bar, f"timestamp {format_ts(ts)} is not after the previous bar's "
+                                f"{format_ts(last_ts[instrument_id])}", True)
+                    continue
+                if check is not None:
+                    reason = check(bar)
+                    if reason is not None and reject(bar, reason, False):
+                        continue
                 last_ts[instrument_id] = ts
                 if ts != previous:
                     if previous is not None:
@@ -381,10 +393,27 @@ class Engine:
                 pipe.refresh()
                 self._strategy_state(pipe.strategy_id, "running", "cool-down over: one retry")
 
-    def _out_of_order(self, bar: Bar, last: int) -> None:
-        raise DataError(
-            f"{bar.instrument_id}: bar at {format_ts(bar.ts)} is not after the previous bar at {format_ts(last)}"
-        )
+    def _reject(self, bar: Bar, reason: str, always_drop: bool) -> bool:
+        """A bar failed a data-quality check: act as ``[data] quality`` says; return True to drop it."""
+        action = self.preset.data.quality
+        self._notify("data_rejected", bar=bar, reason=reason, action=action)
+        self._emit(DataRejected, bar=bar, reason=reason, action=action)
+        if action == "halt":
+            raise DataError(f"{bar.instrument_id}: bar at {format_ts(bar.ts)}: {reason}")
+        self.log.warning("data.rejected", instrument_id=bar.instrument_id, ts=format_ts(bar.ts), reason=reason,
+                         action=action)
+        return always_drop or action == "skip"
+
+    def _attach_observers(self, observers: list[tuple[str, Any]]) -> None:
+        for name, component in self._observer_objects:
+            self.manager.detach(component)
+            close = getattr(component, "close", None)
+            if close is not None:
+                close()
+        self._observer_objects = []
+        for name, component in observers:
+            self.manager.attach(component, name)
+            self._observer_objects.append((name, component))
 
     # --- host control ------------------------------------------------------------------------------
 
@@ -467,6 +496,9 @@ class Engine:
                 for index, settings in enumerate(new.strategies) if settings.id in rebuilt
             }
             risk_rules = build.risk_rules(new.risk) if diff.risk_changed else None
+            observers = build.observers(new.observers) if diff.observers_changed else None
+            if rebuild:
+                diff = attrs.evolve(diff, reloaded=tuple(s for s in rebuild if s in {x.id for x in new.strategies}))
             await self._warm_up([p for pipes in fresh.values() for p in pipes], new.engine.warmup_bars)
         except TradehooksError as exc:
             self.log.warning("preset.rejected", path=path, error=str(exc), key=getattr(exc, "key", None),
@@ -475,6 +507,8 @@ class Engine:
             self._emit(PresetRejected, error=exc)
             raise
         self._hand_over(fresh)
+        if observers is not None:
+            self._attach_observers(observers)
         self._swap(new, diff, fresh, risk_rules)
         return diff
 

@@ -26,6 +26,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "sizers": "tradehooks.builtins.sizers",
     "paper": "tradehooks.builtins.paper",
     "risk": "tradehooks.builtins.risk",
+    "observers": "tradehooks.builtins.observers",
 }
 
 
@@ -164,6 +165,21 @@ class PluginManager:
                 f"implements unknown hook(s) {', '.join(sorted(unknown))} "
                 f"(known hooks: {', '.join(known)})",
             )
+
+    def attach(self, component: object, name: str) -> None:
+        """Register an engine's own observer object (from ``[[observers]]``) under ``name``; it is not
+        listed among the plugins. Raises :class:`PluginError` if its hooks do not validate."""
+        try:
+            self.hook_manager.register(component, name=name)
+            self._check_unknown_hooks(component)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.hook_manager.is_registered(component):
+                self.hook_manager.unregister(component)
+            raise PluginError(f"{name}: {exc}", plugin=name) from None
+
+    def detach(self, component: object) -> None:
+        if self.hook_manager.is_registered(component):
+            self.hook_manager.unregister(component)
 
     def replace_plugin(self, name: str, plugin: object) -> None:
         """Swap the plugin registered as ``name`` for ``plugin`` (its re-imported module), keeping

@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "sizer": "register_sizers",
     "broker": "register_brokers",
     "risk_rule": "register_risk_rules",
+    "observer": "register_observers",
 }
 
 _converter = make_converter()

@@ -22,6 +22,8 @@ class PresetDiff:
         disabled: strategies switched from ``true`` to ``false`` (and otherwise unchanged).
         unchanged: strategies that keep running as they are, with their state.
         risk_changed: the risk rules differ (they are all rebuilt).
+        observers_changed: the ``[[observers]]`` differ (they are all replaced).
+        reloaded: strategies rebuilt because their plugin's code was re-imported.
     """
 
     added: tuple[str, ...] = ()
@@ -31,11 +33,13 @@ class PresetDiff:
     disabled: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     risk_changed: bool = False
+    observers_changed: bool = False
+    reloaded: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.removed or self.changed or self.enabled or self.disabled
-                    or self.risk_changed)
+                    or self.risk_changed or self.observers_changed or self.reloaded)
 
     def as_dict(self) -> dict[str, object]:
         return attrs.asdict(self)
@@ -82,4 +86,5 @@ def diff_presets(old: Preset, new: Preset) -> PresetDiff:
         disabled=tuple(disabled),
         unchanged=tuple(unchanged),
         risk_changed=old.risk != new.risk,
+        observers_changed=old.observers != new.observers,
     )

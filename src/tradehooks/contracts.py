@@ -100,7 +100,12 @@ class ComponentContext:
 
 @runtime_checkable
 class DataSource(Protocol):
-    """Produces the bars of the preset's instruments, in time order."""
+    """Produces the bars of the preset's instruments, in time order.
+
+    The engine checks every bar (prices, range, volume, time order) and applies ``[data] quality``;
+    a source that validates every bar itself may set ``validated: ClassVar[bool] = True`` to spare the
+    engine the per-bar check (time order is checked anyway).
+    """
 
     name: ClassVar[str]
 

@@ -28,6 +28,7 @@ from .model import Bar, Fill, Order, Position
 
 __all__ = [
     "BarProcessed",
+    "DataRejected",
     "EngineStarted",
     "EngineStopped",
     "ErrorOccurred",
@@ -136,6 +137,15 @@ class StrategyStateChanged(Event):
     strategy_id: str
     state: str
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class DataRejected(Event):
+    """A bar failed a data-quality check; ``action`` is what the engine did (halt, skip, warn)."""
+
+    bar: Bar
+    reason: str
+    action: str
 
 
 @attrs.frozen(kw_only=True)

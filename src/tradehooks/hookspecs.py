@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import Fill, Order, Position
+    from .model import Bar, Fill, Order, Position
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
@@ -171,6 +171,41 @@ def register_risk_rules(engine: Any) -> list[type] | None:  # type: ignore[empty
         @hookimpl
         def register_risk_rules():
             return [NoTradingOnSundays]
+    """
+
+
+@hookspec
+def register_observers(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+    """Register observer classes that presets can switch on with ``[[observers]]``.
+
+    Args:
+        engine: the engine being built.
+
+    Returns:
+        A list of classes, each with a unique ``name`` and an optional ``Params`` attrs class, built as
+        ``cls(params, ctx)`` for each ``[[observers]]`` entry naming it. The object is registered as a
+        plugin of that engine only, so its ``@hookimpl`` methods (``fill_received``,
+        ``order_updated``, ...) are called like any observer hook. A reload that changes
+        ``[[observers]]`` replaces the objects; an object with a ``close()`` method has it called when
+        it is replaced or the engine stops.
+
+    Called once when the engine is built, and again when ``apply`` finds a newly installed plugin.
+
+    Example::
+
+        class FillsToSlack:
+            name = "slack_fills"
+
+            def __init__(self, params, ctx):
+                self.channel = params.channel
+
+            @hookimpl
+            def fill_received(self, fill):
+                post(self.channel, f"{fill.side.value} {fill.quantity} @ {fill.price}")
+
+        @hookimpl
+        def register_observers():
+            return [FillsToSlack]
     """
 
 
@@ -344,6 +379,28 @@ def risk_tripped(engine: Any, rule: str, reason: str, action: str, order: Order 
         @hookimpl
         def risk_tripped(rule, reason, action):
             page_oncall(f"{rule}: {action}: {reason}")
+    """
+
+
+@hookspec
+def data_rejected(engine: Any, bar: Bar, reason: str, action: str) -> None:
+    """A bar failed a data-quality check.
+
+    Args:
+        engine: the engine.
+        bar: the rejected bar.
+        reason: what was wrong (``"high 10.0 < low 11.0"``, ``"timestamp ... is not after ..."``).
+        action: what the engine did, from ``[data] quality``: ``"halt"`` (it stops with a
+            ``DataError`` right after this call), ``"skip"`` (the bar was dropped) or ``"warn"`` (the
+            bar was used).
+
+    Called once per rejected bar.
+
+    Example::
+
+        @hookimpl
+        def data_rejected(bar, reason, action):
+            print("bad bar", bar.instrument_id, bar.ts, reason, action)
     """
 
 

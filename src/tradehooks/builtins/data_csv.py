@@ -202,6 +202,7 @@ class CsvDataSource:
     """
 
     name: ClassVar[str] = "csv"
+    validated: ClassVar[bool] = True  # checks every row itself: the engine need not
 
     @attrs.frozen(kw_only=True)
     class Params:

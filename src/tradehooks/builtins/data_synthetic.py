@@ -242,6 +242,7 @@ class SyntheticDataSource:
     """
 
     name: ClassVar[str] = "synthetic"
+    validated: ClassVar[bool] = True  # generates only sound bars: the engine need not check them
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -345,6 +346,7 @@ class LiveSyntheticDataSource:
     """
 
     name: ClassVar[str] = "synthetic_live"
+    validated: ClassVar[bool] = True  # generates only sound bars: the engine need not check them
 
     #: yielded bars kept in memory for ``history()`` (at least; older ones are regenerated)
     _KEEP: ClassVar[int] = 1000

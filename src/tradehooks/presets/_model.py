@@ -14,6 +14,7 @@ __all__ = [
     "BrokerSettings",
     "DataSettings",
     "EngineSettings",
+    "ObserverSettings",
     "PluginSettings",
     "Preset",
     "RiskSettings",
@@ -94,11 +95,17 @@ class DataSettings:
         source: a registered data source's name (``csv``, ``synthetic``, ``bybit``, ...).
         timeframe: the bar length (``1m``, ``5m``, ``1h``, ``1d``).
         params: the source's parameters (validated by its ``Params`` class).
+        quality: what the engine does with a bar that fails its data-quality checks (a NaN or
+            non-positive price, high < low, open or close outside the range, negative volume, a
+            timestamp not after the previous one): ``halt`` stops with a ``DataError``, ``skip``
+            drops the bar, ``warn`` logs it and uses it (a bar whose time goes backwards or repeats
+            is always dropped). Every rejection goes to the ``data_rejected`` hook.
     """
 
     source: str
     timeframe: str = attrs.field(default="1m", validator=_timeframe)
     params: dict[str, Any] = attrs.field(factory=dict)
+    quality: str = attrs.field(default="halt", validator=_one_of("halt", "skip", "warn"))
 
 
 @attrs.frozen(kw_only=True)
@@ -155,6 +162,19 @@ class RiskSettings:
 
 
 @attrs.frozen(kw_only=True)
+class ObserverSettings:
+    """``[[observers]]``: one observer component (from ``register_observers``) for this engine.
+
+    Attributes:
+        name: a registered observer's name (``fills_csv``, ...).
+        params: its parameters.
+    """
+
+    name: str
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
 class PluginSettings:
     """``[plugins]``: which plugins the engine loads.
 
@@ -176,6 +196,7 @@ class Preset:
     broker: BrokerSettings = attrs.field(factory=BrokerSettings)
     strategies: tuple[StrategySettings, ...] = ()
     risk: tuple[RiskSettings, ...] = ()
+    observers: tuple[ObserverSettings, ...] = ()
     plugins: PluginSettings = attrs.field(factory=PluginSettings)
     #: where the preset came from (``None`` when built in code); not part of equality.
     source: Any = attrs.field(default=None, eq=False, repr=False)

@@ -99,6 +99,10 @@ class RecordingObserver:
         self.calls.append(("risk_tripped", {"rule": rule, "reason": reason, "action": action, "order": order}))
 
     @hookimpl
+    def data_rejected(self, engine: Any, bar: Any, reason: str, action: str) -> None:
+        self.calls.append(("data_rejected", {"bar": bar, "reason": reason, "action": action}))
+
+    @hookimpl
     def error(self, engine: Any, where: str, exception: BaseException) -> None:
         self.calls.append(("error", {"where": where, "exception": exception}))
 
@@ -147,6 +151,7 @@ def run_backtest(
     risk: Sequence[Mapping[str, Any]] = (),
     initial_cash: Decimal | int | str = 100_000,
     timeframe: str | None = None,
+    data_quality: str = "halt",
     plugins: Sequence[object] = (),
     autoload_plugins: bool | None = None,
     backend: str = "asyncio",
@@ -163,6 +168,8 @@ def run_backtest(
         risk: risk rules as ``{"rule": name, "params": {...}}`` mappings.
         initial_cash: starting cash.
         timeframe: bar length (default: the spacing of the first two bars, else ``1m``).
+        data_quality: ``[data] quality``: what the engine does with a malformed or out-of-order bar
+            (``halt``, ``skip`` or ``warn``); the bars given here are checked by the engine.
         plugins: extra plugins (observers, ...).
         autoload_plugins: load entry points (default: only when ``signal`` is a name).
     """
@@ -178,7 +185,7 @@ def run_backtest(
     preset = parse_preset(
         {
             "engine": {"initial_cash": str(initial_cash), "currency": instruments[0].quote},
-            "data": {"source": "bars", "timeframe": timeframe},
+            "data": {"source": "bars", "timeframe": timeframe, "quality": data_quality},
             "instruments": [_instrument_table(i) for i in instruments],
             "broker": {"name": "paper", "params": dict(broker or {})},
             "strategies": [{"id": signal_name, "signal": signal_name, "params": dict(params or {}),
