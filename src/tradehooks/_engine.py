@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -460,7 +460,7 @@ class Engine:
         """True while the kill switch holds."""
         return self.router.killed
 
-    async def apply(self, preset: Preset | str | Path, *, rebuild: Iterable[str] = ()) -> PresetDiff:
+    async def apply(self, preset: Preset | str | Path, *, rebuild: Sequence[str] = ()) -> PresetDiff:
         """Validate ``preset`` completely, build every new object, then swap it in between two events.
 
         Unchanged strategies keep their state; positions, balances and open orders belong to the
@@ -487,7 +487,8 @@ class Engine:
             new = preset if isinstance(preset, Preset) else await anyio.to_thread.run_sync(load_preset, preset)
             diff = diff_presets(self.preset, new)
             installed = await anyio.to_thread.run_sync(self.manager.new_entry_points)
-            if installed and self.manager.load_entry_points(installed):  # installed since the start
+            loaded = installed and self.manager.load_entry_points(installed)  # installed since the start
+            if loaded or rebuild:  # new plugins, or plugins whose code was re-imported
                 self.registry = Registry(self.manager, self)
             build = self._builder(new)
             rebuilt = set(diff.added) | set(diff.changed) | set(rebuild)
