@@ -156,6 +156,10 @@ class Signal(Protocol):
     """The strategy: reads bars and indicators, says where it wants to be. It never places orders.
 
     One object is built per strategy and instrument.
+
+    Optional state hand-over: when a strategy is rebuilt while the engine runs (its plugin's code was
+    re-imported with ``tradehooks run --reload-plugins``, or its settings changed), the engine calls
+    ``get_state()`` on the old object and ``set_state(state)`` on the new one, if both exist.
     """
 
     name: ClassVar[str]
