@@ -185,10 +185,10 @@ class Engine:
     def _route(self) -> None:
         """Rebuild the instrument -> pipelines table the hot loop reads (in place, so the loop's
         local reference stays valid)."""
-        routes: dict[str, list[Pipeline]] = getattr(self, "_routes", {})
+        routes: dict[str, list[tuple[Pipeline, tuple[Any, ...], Any]]] = getattr(self, "_routes", {})
         routes.clear()
-        for pipeline in self.pipelines:
-            routes.setdefault(pipeline.instrument.id, []).append(pipeline)
+        for pipeline in self.pipelines:  # (pipeline, its indicator updates, its signal's on_bar)
+            routes.setdefault(pipeline.instrument.id, []).append((pipeline, pipeline.updates, pipeline.on_bar))
         self._routes = routes
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class Engine:
         """Handle every bar of the data source until it ends (or :meth:`stop` is called), then return
         the result. The hot path: direct calls only."""
         self._require(EngineState.RUNNING, action="run")
-        routes = self._routes
+        routes_get = self._routes.get
         marks = self.portfolio.marks
         check = None if getattr(self.source, "validated", False) else check_bar
         reject = self._reject
@@ -275,6 +275,7 @@ class Engine:
         simulated = isinstance(clock, SimClock)
         timeframe = self.timeframe
         last_ts = self._last_ts
+        last_get = last_ts.get
         equity_ts = self._equity_ts
         equity = self._equity
         equity_float = self.portfolio.equity_float
@@ -289,7 +290,7 @@ class Engine:
             for bar in batch:
                 instrument_id = bar[0]
                 ts = bar[1]
-                if ts <= last_ts.get(instrument_id, -1):
+                if ts <= last_get(instrument_id, -1):
                     reject(bar, f"timestamp {format_ts(ts)} is not after the previous bar's "
                                 f"{format_ts(last_ts[instrument_id])}", True)
                     continue
@@ -310,13 +311,13 @@ class Engine:
                 if broker_on_bar is not None:
                     broker_on_bar(bar)
                 marks[instrument_id] = bar[5]
-                for pipe in routes.get(instrument_id, ()):
+                for pipe, updates, on_bar in routes_get(instrument_id, ()):
                     if not pipe.enabled:
                         continue
                     try:
-                        for update in pipe.updates:
+                        for update in updates:
                             update(bar)
-                        target = pipe.on_bar(bar)
+                        target = on_bar(bar)
                         if target is not None:
                             on_target(pipe, target, bar)
                     except Exception as exc:
