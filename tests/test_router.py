@@ -119,3 +119,53 @@ class TestRiskGate:
         result = run_backtest(signal=Always, bars=synthetic_bars(20),
                               risk=[{"rule": "max_position", "params": {"max_quantity": "0.4"}}])
         assert result.positions[("always", "BTCUSDT")].quantity == Decimal("0.4")
+
+
+class RecordingSizer:
+    """A sizer plugin that records what the engine feeds it."""
+
+    __name__ = "recording_sizer"
+
+    def __init__(self) -> None:
+        self.made: list[object] = []
+
+    @hookimpl
+    def register_sizers(self):
+        plugin = self
+
+        class Recording:
+            name = "recording"
+
+            def __init__(self, params, ctx):
+                self.instrument = ctx.instrument
+                self.bars: list[object] = []
+                self.closed: list[Decimal] = []
+                plugin.made.append(self)
+
+            def on_bar(self, bar):
+                self.bars.append(bar)
+
+            def on_trade_closed(self, pnl):
+                self.closed.append(pnl)
+
+            def size(self, exposure, *, instrument, price, equity, position):
+                return instrument.quantity_down(Decimal(repr(exposure)))
+
+        return [Recording]
+
+
+class TestSizerFeeds:
+    def test_a_sizer_sees_every_bar_and_the_net_pnl_of_each_closed_trade(self):
+        """on_bar gets all bars of its instrument; on_trade_closed gets realised PnL minus fees."""
+        sizers = RecordingSizer()
+        bars = synthetic_bars(40)
+        result = run_backtest(signal=scripted({0: 1.0, 10: 0.0, 20: -1.0, 30: 0.0}), bars=bars,
+                              sizer=("recording", {}), plugins=[sizers], broker={"taker_fee": "0.001"})
+        (sizer,) = sizers.made
+        assert sizer.instrument.id == "BTCUSDT" and sizer.bars == bars
+        fills = result.fills
+        expected = []
+        for opening, closing in ((fills[0], fills[1]), (fills[2], fills[3])):
+            gross = (closing.price - opening.price) * opening.signed_quantity
+            expected.append(gross - opening.fee - closing.fee)
+        assert sizer.closed == expected

@@ -15,7 +15,8 @@ __all__ = ["Builder", "Pipeline"]
 
 
 class Pipeline:
-    """One strategy on one instrument: its indicators, signal and sizer, and its run state."""
+    """One strategy on one instrument: its indicators, signal and sizer (one of each per instrument),
+    and its run state."""
 
     __slots__ = ("strategy_id", "instrument", "settings", "signal", "on_bar", "updates", "sizer", "exposure",
                  "enabled", "paused", "tripped_until", "errors", "indicators")
@@ -28,7 +29,11 @@ class Pipeline:
         self.signal = signal
         self.on_bar = signal.on_bar
         self.indicators = tuple(indicators)
-        self.updates = tuple(indicator.update for indicator in indicators)
+        # A sizer that keeps its own statistics (ATR, volatility) is fed every bar too, before the signal.
+        sizer_on_bar = getattr(sizer, "on_bar", None)
+        self.updates = tuple(indicator.update for indicator in indicators) + (
+            (sizer_on_bar,) if sizer_on_bar is not None else ()
+        )
         self.sizer = sizer
         self.exposure: float | None = None
         self.paused = False
@@ -89,11 +94,11 @@ class Builder:
         """One pipeline per instrument the strategy trades."""
         key = ("strategies", index)
         log = log.bind(strategy_id=settings.id)
-        sizer = self.one("sizer", settings.sizer.name, settings.sizer.params, key + ("sizer",), "name",
-                         self._context(strategy_id=settings.id, log=log))
         pipelines = []
         for instrument_id in settings.instruments or tuple(instruments):
             instrument = instruments[instrument_id]
+            sizer = self.one("sizer", settings.sizer.name, settings.sizer.params, key + ("sizer",), "name",
+                             self._context(strategy_id=settings.id, instrument=instrument, log=log))
             indicators: list[Any] = []
             cache: dict[Any, Any] = {}
 

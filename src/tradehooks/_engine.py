@@ -658,6 +658,13 @@ class Engine:
         if position is None:
             return
         self.fills.append(fill)
+        closed = self.portfolio.closed_trade_pnl(fill.strategy_id, fill.instrument_id)
+        if closed is not None:
+            for pipe in self.pipelines:
+                if pipe.strategy_id == fill.strategy_id and pipe.instrument.id == fill.instrument_id:
+                    on_trade_closed = getattr(pipe.sizer, "on_trade_closed", None)
+                    if on_trade_closed is not None:
+                        on_trade_closed(closed)
         self._notify("fill_received", fill=fill, position=position)
         self._emit(FillReceived, fill=fill, position=position)
 

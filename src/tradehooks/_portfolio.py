@@ -21,7 +21,7 @@ __all__ = ["Portfolio"]
 class _Book:
     """One strategy's position in one instrument."""
 
-    __slots__ = ("lots", "quantity", "realized", "fees", "trades")
+    __slots__ = ("lots", "quantity", "realized", "fees", "trades", "trade_pnl", "closed_pnl")
 
     def __init__(self) -> None:
         self.lots: deque[list[Decimal]] = deque()  # [signed quantity, price], oldest first
@@ -29,6 +29,8 @@ class _Book:
         self.realized = ZERO
         self.fees = ZERO
         self.trades = 0  # round trips closed (position back to flat or flipped)
+        self.trade_pnl = ZERO  # realised PnL minus fees of the round trip now open
+        self.closed_pnl: Decimal | None = None  # net PnL of the round trip the last fill closed
 
     def apply(self, signed_quantity: Decimal, price: Decimal, fee: Decimal) -> Decimal:
         """Apply a fill; return the PnL it realised."""
@@ -49,8 +51,11 @@ class _Book:
             self.lots.append([remaining, price])
         self.quantity += signed_quantity
         self.realized += realized
+        self.trade_pnl += realized - fee
+        self.closed_pnl = None
         if before and (not self.quantity or (before > 0) != (self.quantity > 0)):
             self.trades += 1
+            self.closed_pnl, self.trade_pnl = self.trade_pnl, ZERO
         return realized
 
     def cost(self) -> Decimal:
@@ -122,6 +127,12 @@ class Portfolio:
             return self._net.get(instrument_id, ZERO)
         book = self._books.get((strategy_id, instrument_id))
         return book.quantity if book is not None else ZERO
+
+    def closed_trade_pnl(self, strategy_id: str, instrument_id: InstrumentId) -> Decimal | None:
+        """Net PnL (realised minus fees) of the round trip the last fill of this key closed, if it
+        closed one (the fee of a fill that flips the position counts towards the closed trade)."""
+        book = self._books.get((strategy_id, instrument_id))
+        return book.closed_pnl if book is not None else None
 
     def position_of(self, strategy_id: str, instrument_id: InstrumentId) -> Position:
         """The full :class:`~tradehooks.model.Position` of one strategy in one instrument."""

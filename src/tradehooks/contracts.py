@@ -175,7 +175,13 @@ class Signal(Protocol):
 
 @runtime_checkable
 class Sizer(Protocol):
-    """Turns a target exposure into a target quantity."""
+    """Turns a target exposure into a target quantity.
+
+    One object is built per strategy and instrument. Two optional methods let a sizer keep its own
+    statistics: ``on_bar(bar)`` is called with every bar of its instrument, before the signal (for an
+    ATR or a realised volatility), and ``on_trade_closed(pnl)`` with the net PnL (a ``Decimal``,
+    realised minus fees) of each round trip its strategy closes on that instrument (for Kelly sizing).
+    """
 
     name: ClassVar[str]
 
