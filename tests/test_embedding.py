@@ -479,3 +479,29 @@ def test_preset_objects_can_be_applied_too(tmp_path):
     engine, outcome = run_with_gate(tmp_path, preset_toml(TWO), by_object)
     assert outcome["at_gate"].changed == ("b",)
     assert engine.strategies["b"].settings.params["fast"] == 8
+
+
+def test_a_stop_from_another_task_handles_no_further_bar(tmp_path):
+    """stop(flatten=True) while run() waits between batches: the account stays flat afterwards."""
+
+    async def stop_now(engine, path):
+        await engine.stop(flatten=True)
+        return len(engine.fills)
+
+    engine, outcome = run_with_gate(tmp_path, preset_toml(TWO), stop_now)
+    assert len(engine.fills) == outcome["at_gate"]
+    assert all(q == 0 for q in engine.portfolio.positions().values())
+    assert outcome["result"].metrics.bars == 200
+
+
+def test_a_paused_strategy_stays_paused_when_its_settings_change(tmp_path):
+    """Pausing b, then changing its parameters, leaves the rebuilt b paused."""
+
+    async def pause_then_change(engine, path):
+        engine.pause("b")
+        path.write_text(preset_toml(TWO.replace("fast = 5", "fast = 9")))
+        await engine.apply(path)
+        return engine.strategies["b"].state
+
+    _, outcome = run_with_gate(tmp_path, preset_toml(TWO), pause_then_change)
+    assert outcome["at_gate"] == "paused"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import sniffio
 
 from ._engine import Engine
 from ._results import BacktestResult
@@ -44,8 +44,8 @@ def backtest(
 ) -> BacktestResult:
     """Run a backtest of ``preset`` (a path or a :class:`Preset`) to the end and return its result.
 
-    Works in plain scripts and inside a running event loop (a Jupyter notebook): there it runs the
-    engine in a worker thread with its own loop and waits for it.
+    Works in plain scripts and inside a running event loop (a Jupyter notebook, an asyncio or trio
+    program): there it runs the engine in a worker thread with its own loop and waits for it.
 
     Args:
         preset: the preset file or object.
@@ -62,8 +62,8 @@ def backtest(
                 return await engine.run()
 
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+        sniffio.current_async_library()  # inside asyncio, trio, or anything else anyio knows
+    except sniffio.AsyncLibraryNotFoundError:
         return anyio.run(main, backend=backend)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradehooks-backtest") as pool:
         return pool.submit(anyio.run, main, backend=backend).result()

@@ -287,6 +287,8 @@ class Engine:
         previous = equity_ts[-1] - timeframe if equity_ts else None
         count = 0
         async for batch in self.source.stream():
+            if self._stop_requested:  # stop() came while the source was producing this batch
+                break
             for bar in batch:
                 instrument_id = bar[0]
                 ts = bar[1]
@@ -552,6 +554,8 @@ class Engine:
                             and p.instrument.id == pipe.instrument.id), None)
                 if old is None:
                     continue
+                pipe.paused = old.paused  # a paused strategy stays paused through a rebuild
+                pipe.refresh()
                 get_state = getattr(old.signal, "get_state", None)
                 set_state = getattr(pipe.signal, "set_state", None)
                 if get_state is not None and set_state is not None:

@@ -78,6 +78,9 @@ class EngineThread:
     def kill_switch(self, reason: str, *, flatten: bool = True) -> None:
         self._call(lambda: self.engine.kill_switch(reason, flatten=flatten))  # type: ignore[union-attr]
 
+    def reset_kill_switch(self) -> None:
+        self._call(self.engine.reset_kill_switch)  # type: ignore[union-attr]
+
     def stop(self, reason: str = "stopped by host", *, cancel_orders: bool = False, flatten: bool = False,
              timeout: float | None = 30) -> BacktestResult:
         """Stop the engine, wait for its thread, and return its result."""

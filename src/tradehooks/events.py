@@ -150,7 +150,8 @@ class DataRejected(Event):
 
 @attrs.frozen(kw_only=True)
 class ErrorOccurred(Event):
-    """Something failed (a signal, an indicator, an observer); ``where`` says which."""
+    """A strategy's signal, indicators or sizer raised; ``where`` says which strategy and instrument.
+    (A failing observer is logged and reported to the ``error`` hook only.)"""
 
     where: str
     exception: BaseException
