@@ -197,3 +197,15 @@ class TestLifecycle:
         on_trio = tradehooks.backtest(preset_file, backend="trio")
         assert engine_fills(on_trio) == engine_fills(on_asyncio)
         assert on_trio.metrics == on_asyncio.metrics
+
+
+def test_backtest_works_inside_a_running_trio_loop(preset_file):
+    """tradehooks.backtest() called from trio code runs in a worker thread and returns the result."""
+    import trio
+
+    expected = tradehooks.backtest(preset_file)
+
+    async def main():
+        return tradehooks.backtest(preset_file)
+
+    assert engine_fills(trio.run(main)) == engine_fills(expected)

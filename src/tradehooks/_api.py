@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -10,13 +12,29 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import sniffio
 
 from ._engine import Engine
 from ._results import BacktestResult
 from .presets import Preset
 
 __all__ = ["backtest"]
+
+
+def _in_event_loop() -> bool:
+    """True when called from inside a running asyncio or trio event loop."""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+            return True
+        except RuntimeError:
+            pass
+    return False
 
 
 @contextmanager
@@ -61,9 +79,7 @@ def backtest(
             with fewer_gc_pauses():
                 return await engine.run()
 
-    try:
-        sniffio.current_async_library()  # inside asyncio, trio, or anything else anyio knows
-    except sniffio.AsyncLibraryNotFoundError:
+    if not _in_event_loop():
         return anyio.run(main, backend=backend)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradehooks-backtest") as pool:
         return pool.submit(anyio.run, main, backend=backend).result()

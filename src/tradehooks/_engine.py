@@ -713,10 +713,10 @@ class Engine:
         metrics = compute_metrics(
             equity=self._equity, timeframe=self.timeframe, initial_equity=portfolio.initial_cash,
             final_equity=portfolio.equity(), trades=portfolio.trade_count(), fills=portfolio.fill_count,
-            fees=portfolio.fees, bars=self._bars,
+            fees=portfolio.fees, bars=self._bars, equity_ts=self._equity_ts,
         )
         return BacktestResult(
-            engine_id=self.id, metrics=metrics, fills=tuple(self.fills),
+            engine_id=self.id, metrics=metrics, fills=tuple(self.fills), timeframe=self.timeframe,
             orders=tuple(self.router.orders.values()), positions=portfolio.strategy_positions(),
             balances={portfolio.currency: portfolio.cash}, equity_ts=self._equity_ts, equity=self._equity,
         )
