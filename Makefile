@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_sma_cross.py
+	$(BIN)/python bench/bench_sma_cross.py --peers
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -4,7 +4,12 @@ Each contender runs in its own fresh Python process (so peak memory is its own),
 generated CSV file, with the same rule: signal on a bar's close, market order filled at the next
 bar's open, fixed quantity. Prints wall time, bars per second and peak RSS for each.
 
-    .venv/bin/python bench/bench_sma_cross.py [--bars 1000000] [--repeat 1]
+With ``--peers``, NautilusTrader and backtrader run the same rule on the same CSV too, each in its own
+process from a separate virtualenv, bench/.venv-peers, created on first use (it needs PyPI) and reused
+afterwards. They are reference points, not dependencies of tradehooks; a peer that cannot be installed
+or run is reported as such and the rest of the run goes on. Their scripts are in bench/peers/.
+
+    .venv/bin/python bench/bench_sma_cross.py [--bars 1000000] [--repeat 1] [--peers]
 """
 
 from __future__ import annotations
@@ -105,16 +110,75 @@ print(json.dumps({"seconds": end - start, "loop_seconds": end - loaded, "bars": 
 """
 
 
+BENCH = Path(__file__).resolve().parent
+PEERS_VENV = BENCH / ".venv-peers"
+# (name shown, requirement pinned to a version checked to run this benchmark, script in bench/peers/)
+PEERS = (
+    ("NautilusTrader", "nautilus_trader==1.221.0", "nautilus_sma.py"),
+    ("backtrader", "backtrader==1.9.78.123", "backtrader_sma.py"),
+)
+
+
 def run(code: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _failure(what: str, error: subprocess.CalledProcessError | OSError) -> str:
+    if isinstance(error, OSError):
+        return f"{what}: {error}"
+    lines = (error.stderr or error.stdout or "").strip().splitlines()
+    return f"{what} (exit {error.returncode}): {lines[-1] if lines else 'no output'}"
+
+
+def install_peer(requirement: str) -> Path:
+    """Return the peers' python with `requirement` installed in it, creating bench/.venv-peers if needed.
+
+    Raises:
+        RuntimeError: the virtualenv could not be created or the requirement not installed; says why.
+    """
+    python = PEERS_VENV / "bin" / "python"
+    stamp = PEERS_VENV / f".installed-{requirement.partition('==')[0]}"
+    if python.exists() and stamp.exists() and stamp.read_text() == requirement:
+        return python
+    try:
+        if not python.exists():
+            print(f"creating {PEERS_VENV} ...", file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], capture_output=True, text=True,
+                           check=True)
+        print(f"installing {requirement} into {PEERS_VENV} ...", file=sys.stderr)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        requirement], capture_output=True, text=True, check=True)
+    except (subprocess.CalledProcessError, OSError) as error:
+        raise RuntimeError(_failure(f"cannot install {requirement}", error)) from error
+    stamp.write_text(requirement)
+    return python
+
+
+def run_peer(requirement: str, script: str, data: Path) -> dict:
+    """Run bench/peers/`script` on `data` in the peers' virtualenv; its JSON line, or why not.
+
+    Raises:
+        RuntimeError: the peer could not be installed, or its script failed; says why.
+    """
+    python = install_peer(requirement)
+    try:
+        out = subprocess.run([str(python), str(BENCH / "peers" / script), str(data)], capture_output=True,
+                             text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.CalledProcessError, OSError) as error:
+        raise RuntimeError(_failure(f"{script} failed", error)) from error
+    except (ValueError, IndexError) as error:
+        raise RuntimeError(f"{script} printed no JSON line: {out.stdout[-200:]!r}") from error
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the best is shown")
+    parser.add_argument("--peers", action="store_true", help="also run NautilusTrader and backtrader "
+                        "(installed in bench/.venv-peers on first use, reused afterwards)")
     args = parser.parse_args()
 
     from tradehooks.builtins.data_synthetic import generate_bars, write_csv
@@ -129,12 +193,22 @@ def main() -> None:
         preset.write_text(PRESET.format(data=data))
         engine = min((run(ENGINE, str(preset)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
         loop = min((run(LOOP, str(data)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+        peers: list[tuple[str, dict | str]] = []
+        for name, requirement, script in PEERS if args.peers else ():
+            try:
+                result: dict | str = min((run_peer(requirement, script, data) for _ in range(args.repeat)),
+                                         key=lambda r: r["seconds"])
+            except RuntimeError as error:
+                result = str(error)
+            peers.append((name, result))
 
     rows = [
         ("tradehooks engine (CSV -> sma_cross -> paper)", engine["seconds"], engine["peak_rss_mb"], engine["fills"]),
         ("hand-written loop (CSV load + loop)", loop["seconds"], loop["peak_rss_mb"], loop["fills"]),
         ("hand-written loop (loop only, data in lists)", loop["loop_seconds"], None, loop["fills"]),
     ]
+    rows += [(f"{peer['version']} (same CSV, same rule)", peer["seconds"], peer["peak_rss_mb"], peer["fills"])
+             for _, peer in peers if isinstance(peer, dict)]
     print(f"sma_cross(10, 30) on {args.bars:,} one-minute bars, python {sys.version.split()[0]}")
     print(f"{'contender':<48} {'seconds':>9} {'bars/s':>12} {'peak RSS MB':>12} {'fills':>7}")
     for name, seconds, rss, fills in rows:
@@ -142,6 +216,12 @@ def main() -> None:
         print(f"{name:<48} {seconds:9.2f} {args.bars / seconds:12,.0f} {rss_text} {fills:7d}")
     print(f"engine / loop-only time: {engine['seconds'] / loop['loop_seconds']:.1f}x; "
           f"engine / loop-with-load time: {engine['seconds'] / loop['seconds']:.1f}x")
+    for name, peer in peers:
+        if isinstance(peer, dict):
+            print(f"{name} / engine time: {peer['seconds'] / engine['seconds']:.1f}x "
+                  f"({peer['settings']}; {peer['bars']:,} bars seen)")
+        else:
+            print(f"{name}: not run: {peer}")
 
 
 if __name__ == "__main__":

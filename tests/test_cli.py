@@ -116,3 +116,20 @@ class TestOtherCommands:
             assert run.returncode == 0, run.stderr
         assert first.read_bytes() == second.read_bytes()
         assert len(first.read_text().splitlines()) == 501
+
+
+class TestDataTools:
+    def test_resample_then_check_a_generated_file(self, tmp_path: Path):
+        """1m bars resampled to 5m make a fifth as many bars with no gap; check reports the rows."""
+        source, target = tmp_path / "m1.csv", tmp_path / "m5.parquet"
+        assert tradehooks("data", "generate", "--output", str(source), "--bars", "600").returncode == 0
+        run = tradehooks("data", "resample", "--input", str(source), "--timeframe", "5m", "--output", str(target))
+        assert run.returncode == 0, run.stderr
+        check = tradehooks("data", "check", "--input", str(target), "--timeframe", "5m")
+        assert check.returncode == 0, check.stderr
+        assert "120" in check.stdout and "gap" in check.stdout.lower()
+
+    def test_check_of_an_unreadable_file_is_one_error_line(self, tmp_path: Path):
+        """A missing input exits 2 naming it."""
+        run = tradehooks("data", "check", "--input", str(tmp_path / "none.csv"), "--timeframe", "5m")
+        assert run.returncode == 2 and "none.csv" in run.stderr and "Traceback" not in run.stderr

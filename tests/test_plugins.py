@@ -23,10 +23,11 @@ def make_distribution(root: Path, name: str, entry_point: str, module: str, sour
 
 class TestBuiltins:
     def test_builtins_are_registered_under_short_names(self):
-        """csv, synthetic, indicators, sizers, paper, risk and observers are plugins like any other."""
+        """csv, parquet, synthetic, indicators, sizers, paper, risk and observers are plugins like any
+        other."""
         manager = PluginManager(autoload=False)
         names = [info.name for info in manager.list_plugins()]
-        assert names == ["csv", "synthetic", "indicators", "sizers", "paper", "risk", "observers"]
+        assert names == ["csv", "parquet", "synthetic", "indicators", "sizers", "paper", "risk", "observers"]
         assert all(info.builtin and info.distribution == "tradehooks" for info in manager.list_plugins())
 
     def test_a_builtin_can_be_disabled_by_name(self):

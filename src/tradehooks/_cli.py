@@ -48,35 +48,68 @@ class BacktestCommand:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("preset", type=Path, help="the preset TOML file")
         parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+        parser.add_argument("--report", type=Path, metavar="HTML",
+                            help="write a self-contained HTML report (charts, metrics, trades) to this file")
+        parser.add_argument("--trades", type=Path, metavar="CSV", help="write the trades to this CSV file")
         parser.add_argument("--disable", action="append", default=[], metavar="PLUGIN",
                             help="do not load this plugin (repeatable)")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
         from ._api import backtest
+        from .analytics import analyze, write_report, write_trades_csv
+        from .presets import load_preset
 
-        result = backtest(args.preset, disable=args.disable)
-        metrics = result.metrics.as_dict()
+        preset = load_preset(args.preset)
+        result = backtest(preset, disable=args.disable)
+        analytics = analyze(result, timeframe=preset.timeframe_ns)
+        metrics = analytics.as_dict()
         if args.json:
             print(json.dumps({"engine_id": result.engine_id, **metrics}))
         else:
             print(format_metrics(metrics))
+        if args.trades is not None:
+            args.trades.parent.mkdir(parents=True, exist_ok=True)
+            rows = write_trades_csv([*analytics.trades, *analytics.open_trades], args.trades)
+            print(f"wrote {rows} trades to {args.trades}", file=sys.stderr)
+        if args.report is not None:
+            write_report(result, args.report, preset=preset, disable=args.disable)
+            print(f"wrote the report to {args.report}", file=sys.stderr)
         return 0
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """The metrics as an aligned two-column table."""
-    shown = {
-        "total return": f"{metrics['total_return']:.2%}",
-        "max drawdown": f"{metrics['max_drawdown']:.2%}",
-        "sharpe": f"{metrics['sharpe']:.2f}",
-        "trades": str(metrics["trades"]),
-        "fills": str(metrics["fills"]),
-        "fees": metrics["fees"],
-        "initial equity": metrics["initial_equity"],
-        "final equity": metrics["final_equity"],
-        "bars": str(metrics["bars"]),
-    }
+    """The metrics as an aligned two-column table (the main ones, those present in ``metrics``)."""
+    from ._report import format_duration
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2%}"
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    rows: list[tuple[str, str, Any]] = [
+        ("total return", "total_return", pct),
+        ("annualised return", "annualized_return", pct),
+        ("volatility", "volatility", pct),
+        ("max drawdown", "max_drawdown", pct),
+        ("drawdown duration", "max_drawdown_duration", format_duration),
+        ("sharpe", "sharpe", num),
+        ("sortino", "sortino", num),
+        ("calmar", "calmar", num),
+        ("trades", "trades", str),
+        ("win rate", "win_rate", pct),
+        ("profit factor", "profit_factor", num),
+        ("expectancy", "expectancy", str),
+        ("exposure", "exposure", pct),
+        ("turnover", "turnover", num),
+        ("fills", "fills", str),
+        ("fees", "fees", str),
+        ("initial equity", "initial_equity", str),
+        ("final equity", "final_equity", str),
+        ("bars", "bars", str),
+    ]
+    shown = {label: render(metrics[key]) for label, key, render in rows if key in metrics}
     width = max(map(len, shown))
     value_width = max(map(len, shown.values()))
     rule = "-" * (width + value_width + 3)
@@ -160,9 +193,17 @@ class DataCommand:
         generate.add_argument("--price", type=float, default=30_000.0, help="initial price")
         generate.add_argument("--volatility", type=float, default=0.6, help="annualised volatility")
         generate.add_argument("--tick-size", default="0.1")
+        from ._data_cli import add_subcommands
+
+        add_subcommands(sub)  # resample, check
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
+        from . import _data_cli
+
+        handled = _data_cli.run(args)
+        if handled is not None:
+            return handled
         from .builtins.data_synthetic import generate_bars, write_csv
         from .model import Instrument, parse_timeframe, parse_ts
 
@@ -255,7 +296,10 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand]
+from ._scaffold import NewExchangeCommand, NewStrategyCommand
+
+BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand,
+                    NewStrategyCommand, NewExchangeCommand]
 
 
 # --- the entry point -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "tradehooks"
 #: Built-in plugins: short name -> module. Registered exactly like entry points, disabled the same way.
 BUILTIN_PLUGINS: dict[str, str] = {
     "csv": "tradehooks.builtins.data_csv",
+    "parquet": "tradehooks.builtins.data_parquet",
     "synthetic": "tradehooks.builtins.data_synthetic",
     "indicators": "tradehooks.builtins.indicators",
     "sizers": "tradehooks.builtins.sizers",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-
-from tradehooks.model import Bar, Side
-from tradehooks.testing import run_backtest, synthetic_bars
 from tradehooks_examples import RangeTrading, RsiReversion, SmaCross
 from tradehooks_examples.sma_cross import SmaCrossParams
+
+import tradehooks
+from tradehooks import Engine
+from tradehooks.model import Bar, Side
+from tradehooks.testing import run_backtest, synthetic_bars
 
 MINUTE = 60 * 10**9
 
@@ -80,3 +83,16 @@ class TestRangeTrading:
         buys = [f.price for f in result.fills if f.side is Side.BUY]
         sells = [f.price for f in result.fills if f.side is Side.SELL]
         assert max(buys) < min(sells)
+
+
+class TestPresets:
+    """The presets a generated plugin ships, which need no data file."""
+
+    PRESETS = Path(__file__).resolve().parents[1] / "presets"
+
+    def test_the_example_preset_backtests_on_synthetic_data(self):
+        result = tradehooks.backtest(self.PRESETS / "example.toml")
+        assert result.metrics.bars == 8760 and result.metrics.fills > 0
+
+    def test_the_paper_preset_is_valid(self):
+        assert Engine.from_preset(self.PRESETS / "paper.toml").mode == "paper"

@@ -1,0 +1,23 @@
+"""{{ cookiecutter.exchange_name }}'s error answers as tradehooks exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tradehooks.exceptions import BrokerError
+
+__all__ = ["{{ cookiecutter.__class_prefix }}Error", "raise_for_error"]
+
+
+class {{ cookiecutter.__class_prefix }}Error(BrokerError):
+    """The exchange refused or failed a request; ``code`` is its own error code."""
+
+
+def raise_for_error(payload: Mapping[str, Any]) -> None:
+    """Raise :class:`{{ cookiecutter.__class_prefix }}Error` if ``payload`` is an error answer, else return ``None``."""
+    raise NotImplementedError(
+        "raise_for_error(payload): read the exchange's error code and message from a response and raise "
+        "{{ cookiecutter.__class_prefix }}Error(message, code=code) when it is an error (a subclass per kind "
+        "helps callers: rate limited, insufficient balance, unknown order); return None on success"
+    )
