@@ -298,7 +298,7 @@ def _alive(pid: Any) -> bool:
 
 from ._scaffold import NewExchangeCommand, NewStrategyCommand
 
-BUILTIN_COMMANDS = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand,
+BUILTIN_COMMANDS: list[Any] = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand,
                     NewStrategyCommand, NewExchangeCommand]
 
 

@@ -16,6 +16,8 @@ and therefore between two batches of bars (a batch is one bar in paper and live 
 from __future__ import annotations
 
 import enum
+import logging
+import sys
 import time
 from array import array
 from collections.abc import Iterable, Sequence
@@ -58,6 +60,22 @@ from .model import Bar, Fill, Instrument, Order, check_bar, format_ts, parse_tim
 from .presets import Preset, PresetSource, load_preset
 
 __all__ = ["Engine", "EngineState", "StrategyInfo"]
+
+
+def _default_logger() -> Any:
+    """The host's structlog set-up when it has one; otherwise warnings and errors on stderr only.
+
+    tradehooks never calls ``structlog.configure()``. An unconfigured structlog prints every level,
+    so a script calling ``tradehooks.backtest()`` would drown in debug lines: without a host set-up
+    the engine gets a quiet logger of its own instead (global structlog settings stay untouched).
+    """
+    if structlog.is_configured():
+        return structlog.get_logger("tradehooks")
+    return structlog.wrap_logger(
+        structlog.PrintLogger(sys.stderr),
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
 
 
 class EngineState(enum.Enum):
@@ -117,7 +135,7 @@ class Engine:
         self.id = engine_id or preset.engine.id or (Path(source.path).stem if source.path else "engine")
         self.mode = preset.engine.mode
         self.state = EngineState.CREATED
-        self.log = (logger or structlog.get_logger("tradehooks")).bind(engine_id=self.id)
+        self.log = (logger or _default_logger()).bind(engine_id=self.id)
         self.clock: Any = SimClock() if self.mode == "backtest" else WallClock()
         self.timeframe = preset.timeframe_ns
         self.instruments: dict[str, Instrument] = {i.id: i for i in preset.instruments}
@@ -175,6 +193,9 @@ class Engine:
             id_prefix="O" if self.mode == "backtest" else f"th{int(time.time() * 1000):x}",
         )
         self._cooldown = parse_timeframe(preset.engine.breaker_cooldown)
+        self._equity_watchers: list[tuple[str, Any]] = []
+        self._fill_watchers: list[Any] = []
+        self._watch(self.router.risk_rules)
         self._observer_objects: list[tuple[str, Any]] = []
         self._attach_observers(build.observers(preset.observers))
         self.pipelines: list[Pipeline] = []
@@ -282,6 +303,7 @@ class Engine:
         on_target = self._on_target
         failed = self._component_failed
         tripped = self._tripped
+        watchers = self._equity_watchers
         bar_streams = self._bar_streams
         streams = self._streams
         previous = equity_ts[-1] - timeframe if equity_ts else None
@@ -304,7 +326,9 @@ class Engine:
                 if ts != previous:
                     if previous is not None:
                         equity_ts.append(previous + timeframe)
-                        equity.append(equity_float())
+                        equity.append(value := equity_float())
+                        if watchers:
+                            self._watch_equity(value, previous + timeframe)
                     previous = ts
                     if simulated:
                         clock._now = ts + timeframe
@@ -395,6 +419,25 @@ class Engine:
                 pipe.errors = self.preset.engine.breaker_errors - 1
                 pipe.refresh()
                 self._strategy_state(pipe.strategy_id, "running", "cool-down over: one retry")
+
+    def _watch(self, risk_rules: list[tuple[str, Any]]) -> None:
+        """Note which risk rules watch equity and fills (lists kept in place for the hot loop)."""
+        self._equity_watchers[:] = [(name, rule.on_equity) for name, rule in risk_rules
+                                    if hasattr(rule, "on_equity")]
+        self._fill_watchers[:] = [rule.on_fill for _, rule in risk_rules if hasattr(rule, "on_fill")]
+
+    def _watch_equity(self, equity: float, ts: int) -> None:
+        """Give equity-watching risk rules the equity after a bar; one that answers with a reason
+        throws the kill switch."""
+        if self.router.killed:
+            return
+        for name, on_equity in self._equity_watchers:
+            reason = on_equity(equity, ts)
+            if reason:
+                self.log.warning("kill_switch.tripped", rule=name, reason=reason)
+                self._risk_tripped(name, reason, "kill", None)
+                self.router.kill(flatten=True)
+                return
 
     def _reject(self, bar: Bar, reason: str, always_drop: bool) -> bool:
         """A bar failed a data-quality check: act as ``[data] quality`` says; return True to drop it."""
@@ -594,6 +637,7 @@ class Engine:
         self._route()
         if risk_rules is not None:
             self.router.risk_rules = risk_rules
+            self._watch(risk_rules)
         self.preset = new
         self.version += 1
         self.log.info("preset.applied", version=self.version, diff=diff.as_dict())
@@ -662,6 +706,8 @@ class Engine:
         if position is None:
             return
         self.fills.append(fill)
+        for on_fill in self._fill_watchers:
+            on_fill(fill)
         closed = self.portfolio.closed_trade_pnl(fill.strategy_id, fill.instrument_id)
         if closed is not None:
             for pipe in self.pipelines:

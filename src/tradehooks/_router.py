@@ -30,6 +30,31 @@ __all__ = ["OrderRouter"]
 Key = tuple[str, InstrumentId]
 
 
+class RiskView:
+    """What a risk rule sees: the portfolio and the router's open orders (read only)."""
+
+    __slots__ = ("_portfolio", "_router")
+
+    def __init__(self, portfolio: Portfolio, router: OrderRouter) -> None:
+        self._portfolio = portfolio
+        self._router = router
+
+    def position(self, instrument_id: InstrumentId, strategy_id: str | None = None) -> Decimal:
+        return self._portfolio.position(instrument_id, strategy_id)
+
+    def positions(self) -> dict[InstrumentId, Decimal]:
+        return self._portfolio.positions()
+
+    def equity(self) -> Decimal:
+        return self._portfolio.equity()
+
+    def last_price(self, instrument_id: InstrumentId) -> float | None:
+        return self._portfolio.last_price(instrument_id)
+
+    def open_orders(self, instrument_id: InstrumentId | None = None, strategy_id: str | None = None) -> list[Order]:
+        return self._router.open_orders(strategy_id, instrument_id)
+
+
 class OrderRouter:
     """Turns per-strategy target quantities into orders for one broker."""
 
@@ -50,6 +75,7 @@ class OrderRouter:
         self.portfolio = portfolio
         self.instruments = instruments
         self.risk_rules = list(risk_rules)
+        self.view = RiskView(portfolio, self)
         self._clock = clock
         self._log = log
         self._on_order = on_order
@@ -90,9 +116,10 @@ class OrderRouter:
         self._reconcile(key)
         return order
 
-    def open_orders(self, strategy_id: str | None = None) -> list[Order]:
-        """Open orders, of one strategy or all, oldest first."""
-        found = [o for (sid, _), book in self._open.items() if strategy_id in (None, sid) for o in book.values()]
+    def open_orders(self, strategy_id: str | None = None, instrument_id: InstrumentId | None = None) -> list[Order]:
+        """Open orders, of one strategy and/or instrument or all, oldest first."""
+        found = [o for (sid, iid), book in self._open.items() if strategy_id in (None, sid)
+                 and instrument_id in (None, iid) for o in book.values()]
         return sorted(found, key=lambda o: o.ts_created)
 
     def cancel_all(self, strategy_id: str | None = None) -> int:
@@ -214,7 +241,7 @@ class OrderRouter:
 
     def _check_risk(self, order: Order, instrument: Instrument) -> Order | None:
         for name, rule in self.risk_rules:
-            decision = rule.check(order, self.portfolio)
+            decision = rule.check(order, self.view)
             if decision is None or decision.action == "allow":
                 continue
             self._on_risk(name, decision.reason, decision.action, order)

@@ -217,18 +217,41 @@ class RiskDecision:
 
 
 class PortfolioView(Protocol):
-    """Read-only view of the portfolio that risk rules and hosts see."""
+    """Read-only view of the portfolio (and the open orders) that risk rules see."""
 
-    def position(self, instrument_id: InstrumentId, strategy_id: str | None = None) -> Decimal: ...
+    def position(self, instrument_id: InstrumentId, strategy_id: str | None = None) -> Decimal:
+        """Signed quantity held, by one strategy or in total."""
+        ...
 
-    def equity(self) -> Decimal: ...
+    def positions(self) -> Mapping[InstrumentId, Decimal]:
+        """Net signed quantity per instrument."""
+        ...
 
-    def last_price(self, instrument_id: InstrumentId) -> float | None: ...
+    def equity(self) -> Decimal:
+        """Cash plus positions at the last prices (exact)."""
+        ...
+
+    def last_price(self, instrument_id: InstrumentId) -> float | None:
+        """The last close seen, or ``None``."""
+        ...
+
+    def open_orders(self, instrument_id: InstrumentId | None = None, strategy_id: str | None = None) -> Sequence[Order]:
+        """Orders that may still fill, oldest first, optionally of one instrument and/or strategy."""
+        ...
 
 
 @runtime_checkable
 class RiskRule(Protocol):
-    """Sees every order before it reaches the broker."""
+    """Sees every order before it reaches the broker.
+
+    Optional methods a rule may define:
+
+    * ``on_equity(equity: float, ts: int) -> str | None``: called once per bar time with the account's
+      equity after that bar (``ts`` is the bar's close, ns). Return a reason to throw the kill switch
+      (cancel every order, flatten every position, refuse new orders until it is reset), or ``None``.
+      For drawdown and daily-loss limits.
+    * ``on_fill(fill: Fill) -> None``: called after each fill is applied to the ledger.
+    """
 
     name: ClassVar[str]
 

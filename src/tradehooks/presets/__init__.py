@@ -3,6 +3,7 @@
 A preset may extend base presets, and holds secrets only by reference (``env:NAME``, ``file:PATH``).
 """
 
+from .._convert import make_converter
 from ._loader import PresetFile, PresetSource, load_preset, parse_preset
 from ._model import (
     BrokerSettings,
@@ -18,6 +19,7 @@ from ._model import (
 from ._secrets import Secret
 
 __all__ = [
+    "make_converter",
     "BrokerSettings",
     "DataSettings",
     "EngineSettings",
