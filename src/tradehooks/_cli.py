@@ -286,6 +286,78 @@ class StatusCommand:
         return 0
 
 
+class JournalCommand:
+    name = "journal"
+    help = "check or export a journal of orders and fills"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="journal_command", required=True, metavar="COMMAND")
+        verify = sub.add_parser("verify", help="rebuild the ledger from the fills and compare it with the journal")
+        verify.add_argument("preset", type=Path, help="the preset whose journal to check")
+        verify.add_argument("--journal", type=Path, default=None, help="the journal file, if not the preset's")
+        export = sub.add_parser("export", help="write the journal's orders and fills to .csv or .parquet")
+        export.add_argument("preset", type=Path, help="the preset whose journal to export")
+        export.add_argument("--journal", type=Path, default=None, help="the journal file, if not the preset's")
+        export.add_argument("--output", type=Path, required=True, help="the .csv or .parquet file to write")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        from . import _journal
+        from ._runner import journal_path_for
+        from .presets import load_preset
+
+        preset = load_preset(args.preset)
+        path = args.journal or (
+            preset.source.base_dir / preset.engine.journal if preset.engine.journal else journal_path_for(args.preset)
+        )
+        if not Path(path).exists():
+            raise TradehooksError(f"{path}: no journal there")
+        if args.journal_command == "export":
+            rows = _journal.export(path, args.output)
+            print(f"wrote {rows} entries of {path} to {args.output}")
+            return 0
+        problems = _journal.verify(path, currency=preset.engine.currency, initial_cash=preset.engine.initial_cash)
+        for problem in problems:
+            print(f"{path}: {problem}")
+        if problems:
+            return 1
+        print(f"{path}: verified: the ledger rebuilt from its fills matches its last snapshot")
+        return 0
+
+
+class KillCommand:
+    name = "kill"
+    help = "throw (or reset) the kill switch of a running `tradehooks run`"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("preset", type=Path, help="the preset the engine runs")
+        parser.add_argument("--reason", default="kill switch from the command line")
+        parser.add_argument("--reset", action="store_true", help="reset the kill switch instead")
+        parser.add_argument("--status-file", type=Path, default=None, help="the status file, if not the default")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        import os
+        import signal as signals
+
+        from ._runner import control_path_for, status_path_for
+
+        status_path = args.status_file or status_path_for(args.preset)
+        try:
+            pid = int(json.loads(status_path.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            raise TradehooksError(f"{status_path}: no status file: is `tradehooks run {args.preset}` running?") from None
+        if not _alive(pid):
+            raise TradehooksError(f"the engine of {args.preset} (pid {pid}) is not running")
+        control = control_path_for(status_path)
+        control.write_text(json.dumps({"reset": True} if args.reset else {"kill": args.reason}))
+        os.kill(pid, signals.SIGUSR1)
+        print(f"{'reset' if args.reset else 'kill switch'} sent to pid {pid}")
+        return 0
+
+
 def _alive(pid: Any) -> bool:
     import os
 
@@ -299,6 +371,7 @@ def _alive(pid: Any) -> bool:
 from ._scaffold import NewExchangeCommand, NewStrategyCommand
 
 BUILTIN_COMMANDS: list[Any] = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand,
+                               JournalCommand, KillCommand,
                     NewStrategyCommand, NewExchangeCommand]
 
 

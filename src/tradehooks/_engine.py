@@ -31,6 +31,7 @@ import structlog
 
 from ._builder import Builder, Pipeline
 from ._clock import SimClock, WallClock
+from ._journal import Journal, JournalWriteError
 from ._manager import PluginInfo, PluginManager
 from ._observers import Observers
 from ._portfolio import Portfolio
@@ -118,6 +119,7 @@ class Engine:
         engine_id: the id in logs (default: the preset's ``engine.id``, else the preset file's stem).
         logger: a structlog logger to bind (default ``structlog.get_logger("tradehooks")``). The
             library never configures logging itself.
+        journal: the journal file to use when the preset's ``engine.journal`` names none.
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class Engine:
         autoload_plugins: bool = True,
         engine_id: str | None = None,
         logger: Any = None,
+        journal: str | Path | None = None,
     ) -> None:
         self.preset = preset
         source: PresetSource = preset.source or PresetSource(None)
@@ -156,6 +159,9 @@ class Engine:
         self._streams: list[EventStream] = []
         self._bar_streams: list[EventStream] = []  # the subset that wants BarProcessed
         self._tripped: list[Pipeline] = []
+        self.journal: Journal | None = None
+        self._default_journal = journal
+        self._fatal: BaseException | None = None
         self._build()
 
     @classmethod
@@ -226,9 +232,17 @@ class Engine:
         self._require(EngineState.CREATED, action="start")
         self.state = EngineState.STARTING
         try:
+            recovered = self._open_journal()
             await self.broker.connect(self)
+            if recovered:
+                reconcile = getattr(self.broker, "reconcile", None)
+                if reconcile is not None:
+                    await reconcile(self.router.open_orders())
         except BaseException:
             self.state = EngineState.STOPPED
+            if self.journal is not None:
+                self.journal.close()
+                self.journal = None
             self._close_streams()
             raise
         self.state = EngineState.RUNNING
@@ -268,6 +282,9 @@ class Engine:
                 self.router.cancel_all()
             await self.broker.close()
         finally:
+            if self.journal is not None:
+                self.journal.close()
+                self.journal = None
             self._attach_observers([])
             self.state = EngineState.STOPPED
             self.log.info("engine.stopped", reason=reason, equity=str(self.portfolio.equity()))
@@ -367,6 +384,8 @@ class Engine:
             equity_ts.append(previous + timeframe)
             equity.append(equity_float())
         self._bars += count
+        if self._fatal is not None:
+            raise self._fatal
         return self.result()
 
     def _on_target(self, pipe: Pipeline, target: Target | float, bar: Bar) -> None:
@@ -419,6 +438,51 @@ class Engine:
                 pipe.errors = self.preset.engine.breaker_errors - 1
                 pipe.refresh()
                 self._strategy_state(pipe.strategy_id, "running", "cool-down over: one retry")
+
+    # --- the journal -------------------------------------------------------------------------------------
+
+    def _open_journal(self) -> bool:
+        """Open the preset's journal and rebuild from it; return whether it held anything."""
+        setting = self.preset.engine.journal or self._default_journal
+        if setting is None:
+            return False
+        path = Path(setting)
+        if not path.is_absolute():
+            path = (self.preset.source.base_dir if self.preset.source else Path.cwd()) / path
+        journal = self.journal = Journal(path, self.id)
+        fills, orders = journal.recover()
+        for fill in fills:
+            if self.portfolio.apply_fill(fill) is not None:
+                self.fills.append(fill)
+        for order in orders.values():
+            self.router.adopt(order)
+        restore = getattr(self.broker, "restore", None)
+        if restore is not None:
+            restore(list(orders.values()), fills)
+        if fills or orders:
+            self.log.info("journal.recovered", path=str(path), fills=len(fills), orders=len(orders),
+                          open_orders=len(self.router.open_orders()),
+                          positions={k: str(v) for k, v in self.portfolio.positions().items() if v})
+        journal.note("preset", {"version": self.version, "path": self.preset.source.path if self.preset.source
+                                else None}, self.clock.now())
+        return bool(fills or orders)
+
+    def _journaled(self, write: Any, *args: Any) -> Any:
+        """Write to the journal (if any); a failed write stops trading: no new orders, the run ends,
+        and ``run()`` raises the error."""
+        if self.journal is None:
+            return True
+        try:
+            return write(*args)
+        except JournalWriteError as exc:
+            if self._fatal is None:
+                self._fatal = exc
+                self.router.killed = True  # no order may go out that the journal cannot record
+                self._stop_requested = True
+                self.log.critical("journal.failed", error=str(exc))
+                self._notify("error", where="journal", exception=exc)
+                self._emit(ErrorOccurred, where="journal", exception=exc)
+            raise
 
     def _watch(self, risk_rules: list[tuple[str, Any]]) -> None:
         """Note which risk rules watch equity and fills (lists kept in place for the hot loop)."""
@@ -491,12 +555,16 @@ class Engine:
         orders until :meth:`reset_kill_switch`."""
         self._require(EngineState.RUNNING, action="trip the kill switch")
         self.log.warning("kill_switch.tripped", reason=reason, flatten=flatten)
+        if self.journal is not None:
+            self._journaled(self.journal.note, "kill", {"reason": reason, "flatten": flatten}, self.clock.now())
         self._risk_tripped("kill_switch", reason, "kill", None)
         self.router.kill(flatten=flatten)
 
     def reset_kill_switch(self) -> None:
         """Accept orders again; each strategy trades from its next target."""
         self.router.reset_kill()
+        if self.journal is not None:
+            self._journaled(self.journal.note, "kill_reset", {}, self.clock.now())
         for pipe in self.pipelines:
             pipe.exposure = None
         self.log.warning("kill_switch.reset")
@@ -695,16 +763,24 @@ class Engine:
     # --- broker events (the engine is the broker's BrokerEvents) ---------------------------------------
 
     def order_updated(self, order: Order) -> None:
-        """A broker reports an order's new state."""
+        """A broker reports an order's new state (journaled before anything acts on it)."""
+        if self.journal is not None:
+            self._journaled(self.journal.order, order, self.clock.now())
         merged = self.router.order_updated(order)
         self._notify("order_updated", order=merged)
         self._emit(OrderUpdated, order=merged)
 
     def fill(self, fill: Fill) -> None:
-        """A broker reports a fill; it is applied to the ledger once."""
+        """A broker reports a fill; it is journaled, then applied to the ledger, once."""
+        journal = self.journal
+        if journal is not None and not self._journaled(journal.fill, fill, self.clock.now()):
+            return  # journaled before: a fill reported twice (after a reconnect, say)
         position = self.portfolio.apply_fill(fill)
         if position is None:
             return
+        if journal is not None:
+            self._journaled(journal.snapshot, {self.portfolio.currency: self.portfolio.cash},
+                            self.portfolio.positions(), self.clock.now())
         self.fills.append(fill)
         for on_fill in self._fill_watchers:
             on_fill(fill)
@@ -719,6 +795,8 @@ class Engine:
         self._emit(FillReceived, fill=fill, position=position)
 
     def _order_created(self, order: Order) -> None:
+        if self.journal is not None:  # before the broker hears of it
+            self._journaled(self.journal.order, order, self.clock.now())
         self._notify("order_updated", order=order)
         self._emit(OrderUpdated, order=order)
 

@@ -37,6 +37,16 @@ def status_path_for(preset: Path) -> Path:
     return preset.with_name(f".{preset.name}.status.json")
 
 
+def control_path_for(status_path: Path) -> Path:
+    """Where ``tradehooks kill`` leaves its request before it sends SIGUSR1."""
+    return status_path.with_name(status_path.name + ".control")
+
+
+def journal_path_for(preset: Path) -> Path:
+    """The journal ``tradehooks run`` keeps when the preset names none: ``.<name>.journal.sqlite``."""
+    return preset.with_name(f".{preset.name}.journal.sqlite")
+
+
 def _plain(value: Any) -> Any:
     """A JSON-friendly copy: decimals as strings, enums as values, attrs classes as dicts."""
     if isinstance(value, Decimal):
@@ -177,7 +187,7 @@ class _PluginCode:
 async def run_preset(preset_path: Path, *, log: Any, status_path: Path | None = None, watch: bool = True,
                      reload_plugins: bool = False) -> int:
     """Run the preset until stopped; return the exit code."""
-    engine = Engine.from_preset(preset_path, logger=log)
+    engine = Engine.from_preset(preset_path, logger=log, journal=journal_path_for(preset_path))
     status = StatusFile(status_path or status_path_for(preset_path), engine, preset_path)
     code = 0
     stop_reason = "data exhausted"
@@ -214,10 +224,13 @@ async def run_preset(preset_path: Path, *, log: Any, status_path: Path | None = 
 
     async def handle_signals(scope: anyio.CancelScope, stop: anyio.Event) -> None:
         nonlocal code, stop_reason
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     await reload("SIGHUP")
+                    continue
+                if signum == signal.SIGUSR1:
+                    control(status.path)
                     continue
                 if stop.is_set():
                     log.warning("engine.forced_exit", signal=signal.Signals(signum).name)
@@ -227,6 +240,20 @@ async def run_preset(preset_path: Path, *, log: Any, status_path: Path | None = 
                 stop_reason = f"signal {signal.Signals(signum).name}"
                 log.info("engine.stopping", signal=signal.Signals(signum).name)
                 stop.set()
+
+    def control(status_file: Path) -> None:
+        """A request from ``tradehooks kill``: throw or reset the kill switch."""
+        path = control_path_for(status_file)
+        try:
+            request = json.loads(path.read_text())
+            path.unlink()
+        except (OSError, ValueError):
+            return
+        if request.get("reset"):
+            engine.reset_kill_switch()
+        elif "kill" in request and engine.state.value == "running":
+            engine.kill_switch(str(request["kill"]))
+        status.write()
 
     async def log_events(stream: Any) -> None:
         async for event in stream:

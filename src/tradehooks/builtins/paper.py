@@ -19,7 +19,7 @@ orders live for one bar; DAY orders expire on the first bar of a later UTC day.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -84,6 +84,12 @@ class _Working:
     notional: Decimal = ZERO  # sum of price * quantity of its fills, for the exact VWAP
 
 
+def _number(text: str, prefix: str) -> int:
+    """``paper-17`` -> 17 (0 for ids of another form)."""
+    tail = text[len(prefix):] if text.startswith(prefix) else ""
+    return int(tail) if tail.isdigit() else 0
+
+
 class PaperBroker:
     """A simulated broker that fills orders against bars and keeps its own exact account.
 
@@ -138,6 +144,30 @@ class PaperBroker:
             self._ctx.log.debug("paper broker: configured balances win over initial cash", currency=currency)
             return
         self._cash[currency] = to_decimal(amount)
+
+    def restore(self, orders: Sequence[Order], fills: Sequence[Fill]) -> None:
+        """Rebuild the account from a journal after a restart (the engine calls this before
+        :meth:`connect`): cash and positions from the fills, the open orders as resting orders
+        (an order never acknowledged is accepted now: submission is idempotent), and the counters so
+        new trade and order ids never repeat journaled ones."""
+        if self._events is not None:
+            raise EngineStateError("restore must be called before connect")
+        for fill in fills:
+            signed = fill.signed_quantity
+            quote = self._ctx.instruments[fill.instrument_id].quote if fill.instrument_id in self._ctx.instruments \
+                else fill.fee_currency
+            self._cash[quote] = self._cash.get(quote, ZERO) - signed * fill.price - fill.fee
+            self._positions[fill.instrument_id] = self._positions.get(fill.instrument_id, ZERO) + signed
+            self._trades = max(self._trades, _number(fill.trade_id, "paper-"))
+        for order in orders:
+            self._seen.add(order.client_order_id)
+            self._accepted = max(self._accepted, _number(order.venue_order_id or "", "paper-order-"))
+            if order.is_open:
+                resting = attrs.evolve(order, status=OrderStatus.ACCEPTED) \
+                    if order.status in (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL) else order
+                work = _Working(resting, None, (order.ts_created or 0) // _NS_PER_DAY)
+                work.notional = (order.avg_fill_price or ZERO) * order.filled_quantity
+                self._open[order.client_order_id] = work
 
     async def connect(self, events: BrokerEvents) -> None:
         """Start reporting order updates and fills to ``events``."""

@@ -75,6 +75,10 @@ class EngineSettings:
         warmup_bars: bars of history fed to a strategy added or changed while the engine runs, so
             its indicators are ready before it trades (its targets during warm-up are ignored).
         on_stop: what ``tradehooks run`` does with open orders when it stops: ``cancel`` or ``keep``.
+        journal: the SQLite journal file (relative to the preset's folder). Every order, fill and
+            applied preset is written there before it is acted on, and a restarted engine rebuilds
+            its portfolio and open orders from it. ``tradehooks run`` uses ``.<preset>.journal.sqlite``
+            beside the preset when this is not set; backtests keep no journal unless it is set.
     """
 
     id: str | None = None
@@ -85,6 +89,7 @@ class EngineSettings:
     breaker_cooldown: str = attrs.field(default="1h", validator=_timeframe)
     warmup_bars: int = attrs.field(default=500, validator=_at_least_zero)
     on_stop: str = attrs.field(default="cancel", validator=_one_of("cancel", "keep"))
+    journal: str | None = None
 
 
 @attrs.frozen(kw_only=True)
