@@ -31,7 +31,7 @@ import attrs
 
 from ._convert import make_converter
 from .exceptions import TradehooksError
-from .model import Fill, Order
+from .model import Fill, Order, OrderStatus
 
 __all__ = ["SCHEMA_VERSION", "Journal", "JournalError", "JournalWriteError", "export", "verify"]
 
@@ -224,7 +224,12 @@ class Journal:
         yield from self._db.execute(query + " ORDER BY seq", kinds or ())
 
     def recover(self) -> tuple[list[Fill], dict[str, Order]]:
-        """The fills in journal order and the last known state of every order."""
+        """The fills in journal order and the last known state of every order.
+
+        A fill is journaled before the order update that reports it, so a crash between the two
+        leaves an order whose last state lags its fills: its filled quantity, average price and status
+        are brought level with its journaled fills here, so it is never filled twice.
+        """
         fills: list[Fill] = []
         orders: dict[str, Order] = {}
         for _, _, kind, payload in self.entries(("order", "fill")):
@@ -233,6 +238,25 @@ class Journal:
             else:
                 order = load_order(payload)
                 orders[order.client_order_id] = order
+        filled: dict[str, list[Fill]] = {}
+        for fill in fills:
+            filled.setdefault(fill.client_order_id, []).append(fill)
+        for order_id, own in filled.items():
+            order = orders.get(order_id)
+            if order is None:
+                continue
+            quantity = sum((f.quantity for f in own), Decimal(0))
+            if quantity == order.filled_quantity:
+                continue
+            status = order.status
+            if quantity >= order.quantity:
+                status = OrderStatus.FILLED
+            elif order.is_open:
+                status = OrderStatus.PARTIALLY_FILLED
+            orders[order_id] = attrs.evolve(
+                order, filled_quantity=quantity, status=status,
+                avg_fill_price=sum((f.price * f.quantity for f in own), Decimal(0)) / quantity,
+            )
         return fills, orders
 
     def last(self, kind: str) -> dict[str, Any] | None:
@@ -251,7 +275,8 @@ class Journal:
 
 
 def verify(path: str | Path, *, currency: str, initial_cash: Decimal) -> list[str]:
-    """Check a journal: rebuild the ledger from its fills and compare it with the last snapshot;
+    """Check a journal: rebuild the ledger from its fills and compare it with every snapshot (each is
+    written right after its fill; a crash between the two leaves the last fill without one);
     every fill belongs to a journaled order; sequence numbers increase. Return the problems found
     (an empty list when it verifies)."""
     from ._portfolio import Portfolio
@@ -262,7 +287,6 @@ def verify(path: str | Path, *, currency: str, initial_cash: Decimal) -> list[st
         portfolio = Portfolio(currency, initial_cash)
         orders: set[str] = set()
         previous = 0
-        snapshot: dict[str, Any] | None = None
         for seq, _, kind, payload in journal.entries():
             if seq <= previous:
                 problems.append(f"entry {seq} comes after entry {previous}")
@@ -275,16 +299,17 @@ def verify(path: str | Path, *, currency: str, initial_cash: Decimal) -> list[st
                     problems.append(f"fill {fill.trade_id} (entry {seq}) belongs to no journaled order "
                                     f"{fill.client_order_id}")
                 portfolio.apply_fill(fill)
-            elif kind == "snapshot":
+            elif kind == "snapshot":  # written right after its fill: the replay must agree there
                 snapshot = json.loads(payload)
-        if snapshot is not None:
-            cash = Decimal(snapshot["cash"].get(currency, "0"))
-            if cash != portfolio.cash:
-                problems.append(f"cash rebuilt from the fills is {portfolio.cash}, the journal says {cash}")
-            stored = {k: Decimal(v) for k, v in snapshot["positions"].items() if Decimal(v)}
-            rebuilt = {k: v for k, v in portfolio.positions().items() if v}
-            if stored != rebuilt:
-                problems.append(f"positions rebuilt from the fills are {rebuilt}, the journal says {stored}")
+                cash = Decimal(snapshot["cash"].get(currency, "0"))
+                if cash != portfolio.cash:
+                    problems.append(f"entry {seq}: cash rebuilt from the fills is {portfolio.cash}, "
+                                    f"the snapshot says {cash}")
+                stored = {k: Decimal(v) for k, v in snapshot["positions"].items() if Decimal(v)}
+                rebuilt = {k: v for k, v in portfolio.positions().items() if v}
+                if stored != rebuilt:
+                    problems.append(f"entry {seq}: positions rebuilt from the fills are {rebuilt}, "
+                                    f"the snapshot says {stored}")
         try:
             portfolio.check_balanced()
         except AssertionError as exc:
