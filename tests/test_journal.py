@@ -207,3 +207,22 @@ class TestUnusableJournal:
         assert broker_orders and broker_orders <= set(orders)
         assert all(o.status is not OrderStatus.SUBMITTED or o.client_order_id not in broker_orders
                    for o in orders.values())
+
+
+def test_compaction_keeps_what_replay_needs(tmp_path: Path):
+    """After compacting, recovery gives the same ledger and orders, and the journal verifies."""
+    preset = write_preset(tmp_path, fraction="0.02", quantity="40")
+    run(preset)
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    try:
+        fills_before, orders_before = journal.recover()
+        count_before = len(list(journal.entries()))
+        removed = journal.compact()
+        fills_after, orders_after = journal.recover()
+        count_after = len(list(journal.entries()))
+    finally:
+        journal.close()
+    assert removed > 0 and count_after == count_before - removed
+    assert fills_after == fills_before and orders_after == orders_before
+    assert verify(path, currency="USDT", initial_cash=Decimal(1_000_000)) == []

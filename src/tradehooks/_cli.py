@@ -300,6 +300,9 @@ class JournalCommand:
         export.add_argument("preset", type=Path, help="the preset whose journal to export")
         export.add_argument("--journal", type=Path, default=None, help="the journal file, if not the preset's")
         export.add_argument("--output", type=Path, required=True, help="the .csv or .parquet file to write")
+        compact = sub.add_parser("compact", help="drop superseded order states and old snapshots")
+        compact.add_argument("preset", type=Path, help="the preset whose journal to compact")
+        compact.add_argument("--journal", type=Path, default=None, help="the journal file, if not the preset's")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
@@ -313,6 +316,14 @@ class JournalCommand:
         )
         if not Path(path).exists():
             raise TradehooksError(f"{path}: no journal there")
+        if args.journal_command == "compact":
+            journal = _journal.Journal(path, "compact")
+            try:
+                removed = journal.compact()
+            finally:
+                journal.close()
+            print(f"{path}: removed {removed} superseded entries")
+            return 0
         if args.journal_command == "export":
             rows = _journal.export(path, args.output)
             print(f"wrote {rows} entries of {path} to {args.output}")
@@ -369,10 +380,11 @@ def _alive(pid: Any) -> bool:
 
 
 from ._scaffold import NewExchangeCommand, NewStrategyCommand
+from ._indicators_cli import IndicatorsCommand
 
 BUILTIN_COMMANDS: list[Any] = [BacktestCommand, PluginsCommand, ValidateCommand, DataCommand, RunCommand, StatusCommand,
                                JournalCommand, KillCommand,
-                    NewStrategyCommand, NewExchangeCommand]
+                    NewStrategyCommand, NewExchangeCommand, IndicatorsCommand]
 
 
 # --- the entry point -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,7 @@ class Engine:
         self.router = OrderRouter(
             broker=self.broker, portfolio=self.portfolio, instruments=self.instruments,
             risk_rules=build.risk_rules(preset.risk), clock=self.clock, log=self.log,
-            on_order=self._order_created, on_risk=self._risk_tripped,
+            on_order=self._order_created, on_risk=self._risk_tripped, on_broker_error=self._broker_failed,
             id_prefix="O" if self.mode == "backtest" else f"th{int(time.time() * 1000):x}",
         )
         self._cooldown = parse_timeframe(preset.engine.breaker_cooldown)
@@ -325,7 +325,7 @@ class Engine:
         streams = self._streams
         previous = equity_ts[-1] - timeframe if equity_ts else None
         count = 0
-        async for batch in self.source.stream():
+        async for batch in self._batches():
             if self._stop_requested:  # stop() came while the source was producing this batch
                 break
             for bar in batch:
@@ -387,6 +387,47 @@ class Engine:
         if self._fatal is not None:
             raise self._fatal
         return self.result()
+
+    async def _batches(self) -> AsyncIterator[Sequence[Bar]]:
+        """The data source's batches. In paper and live mode a failing source is retried with
+        exponential backoff (1 s doubling to 60 s) while its instruments are marked stale (no new
+        orders); a backtest, or a ``DataError`` (bad data, not a failure), stops the run instead."""
+        delay = 1.0
+        while True:
+            try:
+                async for batch in self.source.stream():
+                    if self.router.stale:
+                        self.router.stale.clear()
+                        self.log.warning("data.recovered")
+                    delay = 1.0
+                    yield batch
+                return
+            except (TradehooksError, anyio.get_cancelled_exc_class()):
+                raise
+            except Exception as exc:
+                if self.mode == "backtest":
+                    raise
+                self.router.stale.update(self.instruments)
+                where = f"data source {self.preset.data.source}"
+                self.log.error("data.failed", where=where, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
+                self._notify("error", where=where, exception=exc)
+                self._emit(ErrorOccurred, where=where, exception=exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    def _broker_failed(self, order: Order, exc: Exception) -> None:
+        """The broker raised instead of taking an order. One that says it may be retried
+        (``BrokerError(..., recoverable=True)``) only rejects that order; anything else throws the kill
+        switch, since the broker's state is no longer known."""
+        where = f"broker {self.preset.broker.name}"
+        self.log.error("broker.failed", where=where, client_order_id=order.client_order_id,
+                       error=f"{type(exc).__name__}: {exc}")
+        self._notify("error", where=where, exception=exc)
+        self._emit(ErrorOccurred, where=where, exception=exc)
+        if not getattr(exc, "recoverable", False) and not self.router.killed:
+            self.log.warning("kill_switch.tripped", rule="broker", reason=str(exc))
+            self._risk_tripped("broker", f"unrecoverable broker error: {exc}", "kill", order)
+            self.router.kill(flatten=False)
 
     def _on_target(self, pipe: Pipeline, target: Target | float, bar: Bar) -> None:
         if isinstance(target, Target):
@@ -450,6 +491,10 @@ class Engine:
         if not path.is_absolute():
             path = (self.preset.source.base_dir if self.preset.source else Path.cwd()) / path
         journal = self.journal = Journal(path, self.id)
+        days = self.preset.engine.journal_retention_days
+        if days is not None:
+            removed = journal.compact(time.time_ns() - days * 86_400 * 1_000_000_000)
+            self.log.info("journal.compacted", removed=removed, older_than_days=days)
         fills, orders = journal.recover()
         for fill in fills:
             if self.portfolio.apply_fill(fill) is not None:
@@ -803,6 +848,10 @@ class Engine:
     def _risk_tripped(self, rule: str, reason: str, action: str, order: Order | None) -> None:
         self.log.warning("risk.tripped", rule=rule, reason=reason, action=action,
                          client_order_id=order.client_order_id if order else None)
+        if self.journal is not None:
+            self._journaled(self.journal.note, "risk", {"rule": rule, "reason": reason, "action": action,
+                                                        "client_order_id": order.client_order_id if order else None},
+                            self.clock.now())
         self._notify("risk_tripped", rule=rule, reason=reason, action=action, order=order)
         self._emit(RiskTripped, rule=rule, reason=reason, action=action, order=order)
 

@@ -264,6 +264,23 @@ class Journal:
                                (kind,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def compact(self, before_ts: int | None = None) -> int:
+        """Drop what replay does not need, among entries older than ``before_ts`` (all when
+        ``None``): every state of an order but its last, and every snapshot but the newest. Fills,
+        presets and kill-switch notes stay. Return the number of entries removed."""
+        limit = before_ts if before_ts is not None else 2**63 - 1
+        with self._transaction():
+            removed = self._db.execute(
+                "DELETE FROM entries WHERE kind = 'order' AND ts < ? AND seq NOT IN "
+                "(SELECT max(seq) FROM entries WHERE kind = 'order' GROUP BY client_order_id)", (limit,)
+            ).rowcount
+            removed += self._db.execute(
+                "DELETE FROM entries WHERE kind = 'snapshot' AND ts < ? AND seq <> "
+                "(SELECT max(seq) FROM entries WHERE kind = 'snapshot')", (limit,)
+            ).rowcount
+        self._db.execute("VACUUM")
+        return removed
+
     def close(self) -> None:
         """Checkpoint the WAL into the main file and release the lock."""
         try:
@@ -285,15 +302,13 @@ def verify(path: str | Path, *, currency: str, initial_cash: Decimal) -> list[st
     try:
         problems: list[str] = []
         portfolio = Portfolio(currency, initial_cash)
-        orders: set[str] = set()
+        orders = {load_order(payload).client_order_id for _, _, _, payload in journal.entries(("order",))}
         previous = 0
         for seq, _, kind, payload in journal.entries():
             if seq <= previous:
                 problems.append(f"entry {seq} comes after entry {previous}")
             previous = seq
-            if kind == "order":
-                orders.add(load_order(payload).client_order_id)
-            elif kind == "fill":
+            if kind == "fill":
                 fill = load_fill(payload)
                 if fill.client_order_id not in orders:
                     problems.append(f"fill {fill.trade_id} (entry {seq}) belongs to no journaled order "

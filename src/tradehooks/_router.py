@@ -70,6 +70,7 @@ class OrderRouter:
         on_order: Callable[[Order], None],
         on_risk: Callable[[str, str, str, Order | None], None],
         id_prefix: str = "O",
+        on_broker_error: Callable[[Order, Exception], None] | None = None,
     ) -> None:
         self.broker = broker
         self.portfolio = portfolio
@@ -80,6 +81,8 @@ class OrderRouter:
         self._log = log
         self._on_order = on_order
         self._on_risk = on_risk
+        self._on_broker_error = on_broker_error
+        self.stale: set[InstrumentId] = set()  # instruments whose data source is failing: no new orders
         self._id_prefix = id_prefix
         self._sequence = 0
         self.targets: dict[Key, Decimal] = {}
@@ -194,7 +197,7 @@ class OrderRouter:
                 self._cancel(order)
             if self._open.get(key):
                 return  # wait for the cancels to be acknowledged
-        if not needed:
+        if not needed or instrument_id in self.stale:
             return
         instrument = self.instruments[instrument_id]
         quantity = instrument.quantity_down(abs(needed))
@@ -223,7 +226,14 @@ class OrderRouter:
         self.orders[order.client_order_id] = order
         self._open.setdefault(key, {})[order.client_order_id] = order
         self._on_order(order)
-        self.broker.submit(order)
+        try:
+            self.broker.submit(order)
+        except Exception as exc:  # the broker refused to even take it: the order is dead
+            self.order_updated(attrs.evolve(order, status=OrderStatus.REJECTED, reason=f"broker: {exc}",
+                                            ts_updated=self._clock.now()))
+            if self._on_broker_error is None:
+                raise
+            self._on_broker_error(order, exc)
 
     def _new_order(self, strategy_id: str, instrument_id: InstrumentId, side: Side, quantity: Decimal) -> Order:
         self._sequence += 1

@@ -113,8 +113,11 @@ class BrokerError(TradehooksError):
 
     Attributes:
         code: the broker's own error code, if it gave one.
+        recoverable: the request may be retried (a rate limit, a timeout). An unrecoverable error
+            raised while placing an order throws the engine's kill switch.
     """
 
-    def __init__(self, message: str, *, code: str | int | None = None) -> None:
+    def __init__(self, message: str, *, code: str | int | None = None, recoverable: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.recoverable = recoverable
