@@ -751,6 +751,10 @@ class Engine:
         if risk_rules is not None:
             self.router.risk_rules = risk_rules
             self._watch(risk_rules)
+        if self.journal is not None:  # journal write first: a failure leaves the old preset in force
+            self._journaled(self.journal.note, "preset", {"version": self.version + 1, "diff": diff.as_dict(),
+                                                          "path": new.source.path if new.source else None},
+                            self.clock.now())
         self.preset = new
         self.version += 1
         self.log.info("preset.applied", version=self.version, diff=diff.as_dict())
