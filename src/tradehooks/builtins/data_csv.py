@@ -31,13 +31,13 @@ import anyio.to_thread
 import attrs
 
 from tradehooks import hookimpl
-from tradehooks.exceptions import FieldError, DataError
+from tradehooks.exceptions import DataError, FieldError
 from tradehooks.model import NS_PER_SECOND, Bar, InstrumentId, check_bar, format_ts, parse_ts
 
 if TYPE_CHECKING:
     from tradehooks.contracts import ComponentContext
 
-__all__ = ["COLUMNS", "CsvDataSource", "read_csv_bars", "register_data_sources"]
+__all__ = ["COLUMNS", "CsvDataSource", "FileDataSource", "read_csv_bars", "register_data_sources"]
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 """The columns every bar file has, in the canonical order."""
@@ -194,19 +194,20 @@ def _non_empty(instance: object, attribute: attrs.Attribute[str | None], value: 
         raise FieldError(attribute.name, f"{attribute.name} must not be empty")
 
 
-class CsvDataSource:
-    """Bars from CSV files: one file for the preset's instrument, or one file per instrument.
+class FileDataSource:
+    """Bars from files, one per instrument, merged by timestamp (ties keep the order of ``paths``).
 
-    Several files are merged by timestamp (ties keep the order of ``paths``). ``history()`` re-reads
-    the instrument's file from the start and keeps the last ``count`` bars that closed by ``end``.
+    The shared machinery of the file sources (``csv``, ``parquet``): a subclass sets ``name`` and
+    implements :meth:`_read`. ``history()`` re-reads the instrument's file from the start and keeps
+    the last ``count`` bars that closed by ``end``.
     """
 
-    name: ClassVar[str] = "csv"
+    name: ClassVar[str] = "files"
     validated: ClassVar[bool] = True  # checks every row itself: the engine need not
 
     @attrs.frozen(kw_only=True)
     class Params:
-        """The ``[data.params]`` of a ``csv`` source.
+        """The ``[data.params]`` of a file source.
 
         Attributes:
             path: one file (relative paths resolve against the preset's directory), for the preset's
@@ -227,7 +228,7 @@ class CsvDataSource:
             if self.paths and self.symbol is not None:
                 raise ValueError("'symbol' goes with 'path'; 'paths' already names each file's instrument")
 
-    def __init__(self, params: CsvDataSource.Params, ctx: ComponentContext) -> None:
+    def __init__(self, params: Any, ctx: ComponentContext) -> None:
         """Resolve the files and check that they exist, so a bad preset is refused before it runs.
 
         Raises:
@@ -260,14 +261,18 @@ class CsvDataSource:
         self._timeframe = ctx.timeframe
         self._log = ctx.log
 
+    def _read(self, instrument_id: InstrumentId, path: Path) -> Iterator[Bar]:
+        """Stream the bars of one file (a generator, closed when the stream ends)."""
+        raise NotImplementedError
+
     async def stream(self) -> AsyncIterator[list[Bar]]:
         """Yield the bars of every file in batches of ``batch_size``, merged by timestamp.
 
         Raises:
             DataError: a file vanished or a row is malformed (the batches before it were yielded).
         """
-        self._log.debug("csv stream starts", files={k: str(v) for k, v in self._files.items()})
-        readers = [read_csv_bars(path, instrument_id) for instrument_id, path in self._files.items()]
+        self._log.debug(f"{self.name} stream starts", files={k: str(v) for k, v in self._files.items()})
+        readers = [self._read(instrument_id, path) for instrument_id, path in self._files.items()]
         bars: Iterator[Bar] = readers[0] if len(readers) == 1 else heapq.merge(*readers, key=_TS)
         size = self._batch_size
         try:
@@ -275,7 +280,7 @@ class CsvDataSource:
                 yield batch
         finally:
             for reader in readers:
-                reader.close()
+                reader.close()  # type: ignore[attr-defined]
 
     async def history(self, instrument_id: InstrumentId, end: int, count: int) -> list[Bar]:
         """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end``, oldest
@@ -283,16 +288,25 @@ class CsvDataSource:
         path = self._files.get(instrument_id)
         if path is None or count <= 0:
             return []
-        return await anyio.to_thread.run_sync(_last_bars, path, instrument_id, end - self._timeframe, count)
+        return await anyio.to_thread.run_sync(self._last_bars, instrument_id, path, end - self._timeframe, count)
+
+    def _last_bars(self, instrument_id: InstrumentId, path: Path, last_ts: int, count: int) -> list[Bar]:
+        """The last ``count`` bars of the file with ``ts <= last_ts``."""
+        bars = self._read(instrument_id, path)
+        try:
+            return list(deque(takewhile(lambda bar: bar.ts <= last_ts, bars), maxlen=count))
+        finally:
+            bars.close()  # type: ignore[attr-defined]
 
 
-def _last_bars(path: Path, instrument_id: InstrumentId, last_ts: int, count: int) -> list[Bar]:
-    """The last ``count`` bars of the file with ``ts <= last_ts``."""
-    bars = read_csv_bars(path, instrument_id)
-    try:
-        return list(deque(takewhile(lambda bar: bar.ts <= last_ts, bars), maxlen=count))
-    finally:
-        bars.close()
+class CsvDataSource(FileDataSource):
+    """Bars from CSV files (``timestamp,open,high,low,close,volume``): one file for the preset's
+    instrument, or one file per instrument."""
+
+    name: ClassVar[str] = "csv"
+
+    def _read(self, instrument_id: InstrumentId, path: Path) -> Iterator[Bar]:
+        return read_csv_bars(path, instrument_id)
 
 
 @hookimpl

@@ -26,20 +26,18 @@ registered in every plugin manager, and importing ``pyarrow`` costs a quarter of
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator
-from itertools import islice, takewhile
-from operator import itemgetter
+from collections.abc import Generator, Iterable
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import anyio.to_thread
 import attrs
 
 from tradehooks import hookimpl
 from tradehooks.exceptions import DataError, FieldError
 from tradehooks.model import Bar, InstrumentId, check_bar, format_ts
+
+from .data_csv import FileDataSource
 
 if TYPE_CHECKING:
     from tradehooks.contracts import ComponentContext
@@ -55,7 +53,6 @@ TIMESTAMP_UNITS = ("auto", "ms", "ns")
 _MS_BELOW = 10**15  # "auto": an integer timestamp under this is epoch ms (10**15 ns is 1970-01-12)
 _NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _INF = float("inf")
-_TS = itemgetter(1)  # Bar.ts: the merge key
 _READ_BATCH = 8192  # rows turned into Python objects at a time (a row group may hold more)
 
 
@@ -229,16 +226,6 @@ def write_parquet(path: str | Path, bars: Iterable[Bar], *, row_group_size: int 
     return rows
 
 
-def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value <= 0:
-        raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
-
-
-def _non_empty(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and not value.strip():
-        raise FieldError(attribute.name, f"{attribute.name} must not be empty")
-
-
 def _timestamp_unit(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in TIMESTAMP_UNITS:
         raise FieldError(
@@ -246,112 +233,29 @@ def _timestamp_unit(instance: object, attribute: attrs.Attribute[str], value: st
         )
 
 
-class ParquetDataSource:
-    """Bars from Parquet files: one file for the preset's instrument, or one file per instrument.
-
-    Several files are merged by timestamp (ties keep the order of ``paths``). ``history()`` re-reads
-    the instrument's file from the start and keeps the last ``count`` bars that closed by ``end``.
-    """
+class ParquetDataSource(FileDataSource):
+    """Bars from Parquet files, streamed by row groups: one file for the preset's instrument, or one
+    file per instrument."""
 
     name: ClassVar[str] = "parquet"
-    validated: ClassVar[bool] = True  # checks every row itself: the engine need not
 
     @attrs.frozen(kw_only=True)
-    class Params:
-        """The ``[data.params]`` of a ``parquet`` source.
+    class Params(FileDataSource.Params):
+        """The ``[data.params]`` of a ``parquet`` source: those of every file source, plus
 
         Attributes:
-            path: one file (relative paths resolve against the preset's directory), for the preset's
-                only instrument or for ``symbol``.
-            paths: instrument id -> file, for several instruments.
-            symbol: the instrument ``path`` holds; required when the preset has several instruments.
-            batch_size: bars per batch yielded by ``stream()``.
             timestamp_unit: how an integer ``timestamp`` column is read: ``"ms"``, ``"ns"`` or
                 ``"auto"``.
         """
 
-        path: str | None = attrs.field(default=None, validator=_non_empty)
-        paths: dict[str, str] = attrs.field(factory=dict)
-        symbol: str | None = attrs.field(default=None, validator=_non_empty)
-        batch_size: int = attrs.field(default=4096, validator=_positive)
         timestamp_unit: str = attrs.field(default="auto", validator=_timestamp_unit)
 
-        def __attrs_post_init__(self) -> None:
-            if (self.path is None) == (not self.paths):
-                raise ValueError("give exactly one of 'path' (one file) or 'paths' (instrument id -> file)")
-            if self.paths and self.symbol is not None:
-                raise ValueError("'symbol' goes with 'path'; 'paths' already names each file's instrument")
-
     def __init__(self, params: ParquetDataSource.Params, ctx: ComponentContext) -> None:
-        """Resolve the files and check that they exist, so a bad preset is refused before it runs.
-
-        Raises:
-            ValueError: ``symbol`` is missing or names no instrument of the preset.
-            DataError: a file does not exist.
-        """
-        known = list(ctx.instruments)
-        wanted = dict(params.paths)
-        if params.path is not None:
-            symbol = params.symbol
-            if symbol is None:
-                if len(known) != 1:
-                    raise ValueError(
-                        f"'path' needs 'symbol' when the preset has {len(known)} instruments "
-                        f"({', '.join(known) or 'none'}); or give 'paths' (instrument id -> file)"
-                    )
-                symbol = known[0]
-            wanted = {symbol: params.path}
-        for instrument_id in wanted:
-            if known and instrument_id not in ctx.instruments:
-                raise ValueError(f"{instrument_id!r} is not an instrument of the preset ({', '.join(known)})")
-        self._files: dict[InstrumentId, Path] = {}
-        for instrument_id, text in wanted.items():
-            path = Path(text).expanduser()
-            path = path if path.is_absolute() else ctx.base_dir / path
-            if not path.is_file():
-                raise DataError("file not found", path=str(path))
-            self._files[instrument_id] = path
-        self._batch_size = params.batch_size
+        super().__init__(params, ctx)
         self._unit = params.timestamp_unit
-        self._timeframe = ctx.timeframe
-        self._log = ctx.log
 
     def _read(self, instrument_id: InstrumentId, path: Path) -> Generator[Bar, None, None]:
         return read_parquet_bars(path, instrument_id, timestamp_unit=self._unit)
-
-    async def stream(self) -> AsyncIterator[list[Bar]]:
-        """Yield the bars of every file in batches of ``batch_size``, merged by timestamp.
-
-        Raises:
-            DataError: a file vanished or a row is malformed (the batches before it were yielded).
-        """
-        self._log.debug("parquet stream starts", files={k: str(v) for k, v in self._files.items()})
-        readers = [self._read(instrument_id, path) for instrument_id, path in self._files.items()]
-        bars: Iterator[Bar] = readers[0] if len(readers) == 1 else heapq.merge(*readers, key=_TS)
-        size = self._batch_size
-        try:
-            while batch := list(islice(bars, size)):
-                yield batch
-        finally:
-            for reader in readers:
-                reader.close()
-
-    async def history(self, instrument_id: InstrumentId, end: int, count: int) -> list[Bar]:
-        """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end``, oldest
-        first (the file is read in a worker thread; an unknown instrument gives ``[]``)."""
-        path = self._files.get(instrument_id)
-        if path is None or count <= 0:
-            return []
-        last_ts = end - self._timeframe
-        return await anyio.to_thread.run_sync(self._last_bars, instrument_id, path, last_ts, count)
-
-    def _last_bars(self, instrument_id: InstrumentId, path: Path, last_ts: int, count: int) -> list[Bar]:
-        """The last ``count`` bars of the file with ``ts <= last_ts``."""
-        bars = self._read(instrument_id, path)
-        try:
-            return list(deque(takewhile(lambda bar: bar.ts <= last_ts, bars), maxlen=count))
-        finally:
-            bars.close()
 
 
 @hookimpl
