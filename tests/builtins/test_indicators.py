@@ -1,4 +1,13 @@
-"""The built-in indicators against straightforward references written from TA-Lib's definitions."""
+"""The built-in indicators: registration, parameters, warm-up, ``batch``, and the first seven against
+straightforward references written from TA-Lib's definitions.
+
+This module also holds what the other ``test_indicators_*`` modules share: the data sets (the real
+BTC/USDT 5-minute bars, a low-priced altcoin's 1-minute bars full of flat bars, and a synthetic
+random walk with a flat stretch), the parameter sets every indicator is tested with, and the
+comparison helpers. TA-Lib parity is in ``test_indicators_talib.py``, the indicators TA-Lib lacks in
+``test_indicators_reference.py``, the numpy ``batch`` in ``test_indicators_arrays.py`` and the CLI in
+``test_indicators_cli.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +15,42 @@ import csv
 import functools
 import math
 import random
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from tradehooks._registry import Factory, ParamsError
 from tradehooks.builtins.indicators import (
+    Aroon,
+    AverageDirectionalIndex,
     AverageTrueRange,
     BollingerBands,
+    CommodityChannelIndex,
     DonchianChannels,
+    DoubleExponentialMovingAverage,
     ExponentialMovingAverage,
+    KaufmanAdaptiveMovingAverage,
+    KeltnerChannels,
+    Momentum,
+    MoneyFlowIndex,
+    MovingAverageConvergenceDivergence,
+    NormalizedAverageTrueRange,
+    OnBalanceVolume,
+    RateOfChange,
     RelativeStrengthIndex,
     SimpleMovingAverage,
     StandardDeviation,
+    StochasticOscillator,
+    StochasticRelativeStrengthIndex,
+    TripleExponentialMovingAverage,
+    TrueRange,
+    VolumeWeightedAveragePrice,
+    WeightedMovingAverage,
+    WilliamsPercentRange,
     register_indicators,
 )
 from tradehooks.contracts import Indicator
@@ -28,6 +58,7 @@ from tradehooks.model import Bar, parse_ts
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 BTC_FILE = DATA / "BTC_USDT-5m.csv"
+ALTCOIN_FILE = DATA / "UNITTEST_BTC-1m.csv"  # priced around 0.0016, with many flat one-minute bars
 
 REL = 1e-9
 ABS = 1e-12  # for values that are exactly zero (a flat window's deviation, an RSI of 0)
@@ -39,11 +70,11 @@ Series = list[float | None]
 
 
 @functools.cache
-def _btc_bars() -> tuple[Bar, ...]:
-    with BTC_FILE.open(newline="") as handle:
+def _file_bars(path: Path) -> tuple[Bar, ...]:
+    with path.open(newline="") as handle:
         return tuple(
             Bar(
-                "BTCUSDT",
+                path.stem,
                 parse_ts(row["timestamp"]),
                 float(row["open"]),
                 float(row["high"]),
@@ -53,6 +84,10 @@ def _btc_bars() -> tuple[Bar, ...]:
             )
             for row in csv.DictReader(handle)
         )
+
+
+def _btc_bars() -> tuple[Bar, ...]:
+    return _file_bars(BTC_FILE)
 
 
 @functools.cache
@@ -73,14 +108,22 @@ def _random_walk_bars(count: int = 4000, seed: int = 7) -> tuple[Bar, ...]:
     return tuple(bars)
 
 
+def load_data_set(name: str) -> Sequence[Bar]:
+    """``btc`` (real BTC/USDT 5-minute bars), ``altcoin`` (real 1-minute bars of a coin priced around
+    0.0016 BTC, many of them flat) or ``random_walk`` (synthetic, with 40 identical bars in the
+    middle); a missing data file skips the test."""
+    if name == "random_walk":
+        return _random_walk_bars()
+    path = {"btc": BTC_FILE, "altcoin": ALTCOIN_FILE}[name]
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return _file_bars(path)
+
+
 @pytest.fixture(params=["btc", "random_walk"])
 def bars(request: pytest.FixtureRequest) -> Sequence[Bar]:
     """The real BTC/USDT 5-minute bars (skipped when the data file is absent) and a synthetic walk."""
-    if request.param == "btc":
-        if not BTC_FILE.exists():
-            pytest.skip(f"{BTC_FILE} is absent")
-        return _btc_bars()
-    return _random_walk_bars()
+    return load_data_set(request.param)
 
 
 def _closes(bars: Sequence[Bar]) -> list[float]:
@@ -198,6 +241,30 @@ def assert_series_close(actual: Sequence[float | None], expected: Sequence[float
             assert math.isclose(a, e, rel_tol=REL, abs_tol=ABS), f"index {i}: {a} != {e}"
 
 
+def outputs_of(indicator: Any, bars: Sequence[Bar]) -> dict[str, Series]:
+    """Feed ``bars`` one by one; return each output (and ``value``) after every update."""
+    names = dict.fromkeys((*type(indicator).outputs, "value"))
+    seen: dict[str, Series] = {name: [] for name in names}
+    for bar in bars:
+        returned = indicator.update(bar)
+        assert returned == indicator.value or (returned is None and indicator.value is None)
+        for name, column in seen.items():
+            column.append(getattr(indicator, name))
+    return seen
+
+
+def assert_close(actual: Sequence[Any], expected: Sequence[Any], *, abs_tol: float, what: str = "") -> None:
+    """``actual`` equals ``expected`` to 1e-9 relative (or ``abs_tol``), with ``None`` (or NaN) in exactly
+    the same places: the same warm-up."""
+    assert len(actual) == len(expected), what
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        a_missing = a is None or (isinstance(a, float) and math.isnan(a))
+        e_missing = e is None or (isinstance(e, float) and math.isnan(e))
+        assert a_missing == e_missing, f"{what} index {i}: {a} where {e} was expected"
+        if not e_missing:
+            assert math.isclose(a, e, rel_tol=REL, abs_tol=abs_tol), f"{what} index {i}: {a} != {e}"
+
+
 def assert_first_value_at(indicator: Any, bars: Sequence[Bar], index: int) -> None:
     for i, bar in enumerate(bars[: index + 1]):
         result = indicator.update(bar)
@@ -212,22 +279,84 @@ def assert_first_value_at(indicator: Any, bars: Sequence[Bar], index: int) -> No
 ALL = [
     SimpleMovingAverage,
     ExponentialMovingAverage,
+    WeightedMovingAverage,
+    DoubleExponentialMovingAverage,
+    TripleExponentialMovingAverage,
+    KaufmanAdaptiveMovingAverage,
     RelativeStrengthIndex,
+    StochasticOscillator,
+    StochasticRelativeStrengthIndex,
+    MovingAverageConvergenceDivergence,
+    RateOfChange,
+    Momentum,
+    CommodityChannelIndex,
+    WilliamsPercentRange,
     AverageTrueRange,
-    StandardDeviation,
+    NormalizedAverageTrueRange,
+    TrueRange,
     BollingerBands,
+    KeltnerChannels,
     DonchianChannels,
+    StandardDeviation,
+    AverageDirectionalIndex,
+    Aroon,
+    OnBalanceVolume,
+    VolumeWeightedAveragePrice,
+    MoneyFlowIndex,
 ]
+
+#: parameter sets every indicator is tested with (the defaults first)
+PARAMS: dict[str, list[dict[str, Any]]] = {
+    "sma": [{}, {"period": 1}, {"period": 2}, {"period": 50}],
+    "ema": [{}, {"period": 1}, {"period": 2}, {"period": 50}],
+    "wma": [{}, {"period": 1}, {"period": 2}, {"period": 50}],
+    "dema": [{}, {"period": 1}, {"period": 2}, {"period": 9}],
+    "tema": [{}, {"period": 1}, {"period": 2}, {"period": 9}],
+    "kama": [{}, {"period": 2}, {"period": 10}],
+    "rsi": [{}, {"period": 2}, {"period": 6}, {"period": 30}],
+    "stoch": [{}, {"fastk_period": 1, "slowk_period": 1, "slowd_period": 1},
+              {"fastk_period": 14, "slowk_period": 1, "slowd_period": 1},
+              {"fastk_period": 21, "slowk_period": 5, "slowd_period": 4}],
+    "stochrsi": [{}, {"period": 2, "fastk_period": 3, "fastd_period": 5},
+                 {"period": 5, "fastk_period": 14, "fastd_period": 1}],
+    "macd": [{}, {"fast": 2, "slow": 3, "signal": 1}, {"fast": 5, "slow": 35, "signal": 5}],
+    "roc": [{}, {"period": 1}, {"period": 30}],
+    "mom": [{}, {"period": 1}, {"period": 30}],
+    "cci": [{}, {"period": 2}, {"period": 20}, {"period": 50}],
+    "willr": [{}, {"period": 2}, {"period": 50}],
+    "atr": [{}, {"period": 1}, {"period": 2}, {"period": 50}],
+    "natr": [{}, {"period": 2}, {"period": 50}],
+    "trange": [{}],
+    "bbands": [{}, {"period": 2, "stddev": 1.0}, {"period": 50, "stddev": 3.0}],
+    "keltner": [{}, {"period": 1, "multiplier": 1.0}, {"period": 10, "multiplier": 1.5}],
+    "donchian": [{}, {"period": 1}, {"period": 55}],
+    "stddev": [{}, {"period": 2}, {"period": 50, "nbdev": 2.0}],
+    "adx": [{}, {"period": 2}, {"period": 3}, {"period": 30}],
+    "aroon": [{}, {"period": 2}, {"period": 25}],
+    "obv": [{}],
+    "vwap": [{}, {"period": 1}, {"period": 20}],
+    "mfi": [{}, {"period": 2}, {"period": 30}],
+}
+
+CASES = [(cls, raw) for cls in ALL for raw in PARAMS[cls.name]]
+CASE_IDS = [f"{cls.name}-{'-'.join(f'{k}={v}' for k, v in raw.items()) or 'defaults'}" for cls, raw in CASES]
 
 
 class TestRegisterIndicators:
     def test_registers_every_indicator_once_under_its_short_name(self) -> None:
-        """The hook returns the seven classes with their documented short names."""
+        """The hook returns the twenty-six classes, by family, with their documented short names."""
         classes = register_indicators()
         assert classes == ALL
         assert [cls.name for cls in classes] == [
-            "sma", "ema", "rsi", "atr", "stddev", "bbands", "donchian"
+            "sma", "ema", "wma", "dema", "tema", "kama",
+            "rsi", "stoch", "stochrsi", "macd", "roc", "mom", "cci", "willr",
+            "atr", "natr", "trange", "bbands", "keltner", "donchian", "stddev",
+            "adx", "aroon", "obv", "vwap", "mfi",
         ]
+
+    def test_every_indicator_has_parameter_sets_under_test(self) -> None:
+        """The parameter catalogue the other test modules use covers every indicator."""
+        assert set(PARAMS) == {cls.name for cls in ALL}
 
     @pytest.mark.parametrize("cls", ALL)
     def test_every_indicator_satisfies_the_contract(self, cls: Any) -> None:
@@ -240,6 +369,57 @@ class TestRegisterIndicators:
     def test_every_indicator_is_slotted(self, cls: Any) -> None:
         """Indicators keep their state in slots, with no per-instance ``__dict__``."""
         assert not hasattr(cls(), "__dict__")
+
+    @pytest.mark.parametrize("cls", ALL)
+    def test_every_output_is_an_attribute_that_starts_as_none(self, cls: Any) -> None:
+        """``outputs`` names attributes (``value`` for a single output), all ``None`` before any bar."""
+        assert cls.outputs and all(isinstance(name, str) for name in cls.outputs)
+        indicator = cls()
+        assert all(getattr(indicator, name) is None for name in cls.outputs)
+
+    def test_multi_output_indicators_name_their_outputs_in_csv_order(self) -> None:
+        """The documented outputs, and ``value`` is the first of them (Aroon's is the oscillator)."""
+        expected = {
+            "macd": ("macd", "signal", "hist"), "bbands": ("upper", "middle", "lower"),
+            "keltner": ("upper", "middle", "lower"), "donchian": ("upper", "middle", "lower"),
+            "stoch": ("k", "d"), "stochrsi": ("k", "d"), "adx": ("adx", "plus_di", "minus_di"),
+            "aroon": ("up", "down"),
+        }
+        for cls in ALL:
+            assert cls.outputs == expected.get(cls.name, ("value",)), cls.name
+
+
+class TestWarmUp:
+    @pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
+    def test_the_first_value_comes_at_the_lookback_index(self, cls: Any, raw: dict[str, Any]) -> None:
+        """``update`` returns ``None`` (and ``ready`` is false) exactly until index ``lookback(params)``."""
+        params = cls.Params(**raw)
+        assert_first_value_at(cls(params), _random_walk_bars(), cls.lookback(params))
+
+    @pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
+    def test_the_warmup_expression_says_the_same(self, cls: Any, raw: dict[str, Any]) -> None:
+        """``warmup``, evaluated with the parameters, is ``lookback(params)``."""
+        params = cls.Params(**raw)
+        assert eval(cls.warmup, {}, attrs.asdict(params)) == cls.lookback(params)  # our own expression
+
+    @pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
+    def test_every_output_appears_by_the_lookback_index(self, cls: Any, raw: dict[str, Any]) -> None:
+        """Every output is defined from ``lookback`` on, and only ADX's DIs (at ``period``) come earlier."""
+        params = cls.Params(**raw)
+        lookback = cls.lookback(params)
+        seen = outputs_of(cls(params), _random_walk_bars()[: lookback + 30])
+        for name, column in seen.items():
+            first = next(i for i, v in enumerate(column) if v is not None)
+            assert all(v is not None for v in column[first:]), name
+            early = cls.name == "adx" and name in ("plus_di", "minus_di")
+            assert first == (params.period if early else lookback), name
+
+    def test_lookback_defaults_to_the_default_parameters(self) -> None:
+        """``lookback()`` without parameters is that of the defaults."""
+        assert MovingAverageConvergenceDivergence.lookback() == 33
+        assert AverageDirectionalIndex.lookback() == 27
+        assert VolumeWeightedAveragePrice.lookback() == 0
+        assert VolumeWeightedAveragePrice.lookback(VolumeWeightedAveragePrice.Params(period=20)) == 19
 
 
 class TestParams:
@@ -257,13 +437,38 @@ class TestParams:
             (StandardDeviation, {"nbdev": -1.0}, "nbdev must be > 0, got -1.0"),
             (SimpleMovingAverage, {"source": "median"}, "source must be one of open, high, low, close"),
             (SimpleMovingAverage, {"period": 2.5}, "period must be an integer, got 2.5"),
+            (WeightedMovingAverage, {"period": 0}, "period must be >= 1, got 0"),
+            (DoubleExponentialMovingAverage, {"period": 0}, "period must be >= 1, got 0"),
+            (TripleExponentialMovingAverage, {"period": 0}, "period must be >= 1, got 0"),
+            (KaufmanAdaptiveMovingAverage, {"period": 1}, "period must be >= 2, got 1"),
+            (StochasticOscillator, {"fastk_period": 0}, "fastk_period must be >= 1, got 0"),
+            (StochasticOscillator, {"slowd_period": 0}, "slowd_period must be >= 1, got 0"),
+            (StochasticRelativeStrengthIndex, {"period": 1}, "period must be >= 2, got 1"),
+            (StochasticRelativeStrengthIndex, {"fastd_period": 0}, "fastd_period must be >= 1, got 0"),
+            (MovingAverageConvergenceDivergence, {"fast": 1}, "fast must be >= 2, got 1"),
+            (MovingAverageConvergenceDivergence, {"fast": 26, "slow": 12}, "slow must be > fast (26), got 12"),
+            (MovingAverageConvergenceDivergence, {"fast": 12, "slow": 12}, "slow must be > fast (12), got 12"),
+            (MovingAverageConvergenceDivergence, {"signal": 0}, "signal must be >= 1, got 0"),
+            (RateOfChange, {"period": 0}, "period must be >= 1, got 0"),
+            (Momentum, {"period": 0}, "period must be >= 1, got 0"),
+            (CommodityChannelIndex, {"period": 1}, "period must be >= 2, got 1"),
+            (WilliamsPercentRange, {"period": 1}, "period must be >= 2, got 1"),
+            (NormalizedAverageTrueRange, {"period": 0}, "period must be >= 1, got 0"),
+            (KeltnerChannels, {"multiplier": 0.0}, "multiplier must be > 0, got 0.0"),
+            (KeltnerChannels, {"period": 0}, "period must be >= 1, got 0"),
+            (AverageDirectionalIndex, {"period": 1}, "period must be >= 2, got 1"),
+            (Aroon, {"period": 1}, "period must be >= 2, got 1"),
+            (OnBalanceVolume, {"source": "vwap"}, "source must be one of open, high, low, close, volume"),
+            (VolumeWeightedAveragePrice, {"period": 0}, "period must be >= 1, got 0"),
+            (VolumeWeightedAveragePrice, {"period": 1.5}, "period must be an integer, got 1.5"),
+            (MoneyFlowIndex, {"period": 1}, "period must be >= 2, got 1"),
         ],
     )
     def test_bad_parameters_are_refused_with_a_clear_message(
         self, cls: Any, raw: dict[str, Any], message: str
     ) -> None:
         """Out-of-range parameters raise ``ValueError`` naming the parameter and the value."""
-        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        with pytest.raises(ValueError, match=re.escape(message)):
             cls.Params(**raw)
 
     def test_parameters_are_structured_from_a_preset_table(self) -> None:
@@ -289,6 +494,21 @@ class TestParams:
         assert AverageTrueRange().params.period == 14
         assert BollingerBands().params == BollingerBands.Params(period=20, stddev=2.0, source="close")
 
+    def test_defaults_follow_talib_where_it_has_them(self) -> None:
+        """MACD 12/26/9, Stochastic 5/3/3, StochRSI 14/5/3, KAMA 30, CCI/ADX/MFI 14, ROC/MOM 10."""
+        assert MovingAverageConvergenceDivergence().params == MovingAverageConvergenceDivergence.Params(
+            fast=12, slow=26, signal=9)
+        assert StochasticOscillator().params == StochasticOscillator.Params(
+            fastk_period=5, slowk_period=3, slowd_period=3)
+        assert StochasticRelativeStrengthIndex().params == StochasticRelativeStrengthIndex.Params(
+            period=14, fastk_period=5, fastd_period=3)
+        assert KaufmanAdaptiveMovingAverage().params.period == 30
+        assert [cls().params.period for cls in (CommodityChannelIndex, AverageDirectionalIndex, MoneyFlowIndex)] == [
+            14, 14, 14]
+        assert RateOfChange().params.period == Momentum().params.period == 10
+        assert VolumeWeightedAveragePrice().params.period is None
+        assert KeltnerChannels().params == KeltnerChannels.Params(period=20, multiplier=2.0)
+
 
 class TestBatch:
     def test_batch_of_numbers_returns_none_until_warmed_up(self) -> None:
@@ -297,12 +517,26 @@ class TestBatch:
             None, None, 2.0, 3.0, 5.0
         ]
 
-    @pytest.mark.parametrize("cls", ALL)
-    def test_batch_of_bars_equals_updating_one_by_one(self, cls: Any) -> None:
-        """``batch`` over bars returns what successive ``update`` calls return."""
+    @pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
+    def test_batch_of_bars_equals_updating_one_by_one(self, cls: Any, raw: dict[str, Any]) -> None:
+        """``batch`` over bars returns what successive ``update`` calls return: a list of values, or for a
+        multi-output indicator a dict of such lists keyed by ``outputs``."""
         bars = _random_walk_bars()[:300]
-        params = cls.Params(period=5)
-        assert cls.batch(params, bars) == run(cls(params), bars)[0]
+        params = cls.Params(**raw)
+        seen = outputs_of(cls(params), bars)
+        expected = seen["value"] if cls.outputs == ("value",) else {name: seen[name] for name in cls.outputs}
+        assert cls.batch(params, bars) == expected
+
+    def test_batch_of_a_multi_output_indicator_is_a_dict_of_lists(self) -> None:
+        """Bollinger bands over numbers give their three bands, in ``outputs`` order."""
+        got = BollingerBands.batch(BollingerBands.Params(period=2, stddev=1.0), [1.0, 3.0, 3.0])
+        assert list(got) == ["upper", "middle", "lower"]
+        assert got == {"upper": [None, 3.0, 3.0], "middle": [None, 2.0, 3.0], "lower": [None, 1.0, 3.0]}
+
+    def test_batch_without_parameters_uses_the_defaults(self) -> None:
+        """``batch(None, ...)`` is ``batch(cls.Params(), ...)``."""
+        xs = [float(i % 7) for i in range(40)]
+        assert RelativeStrengthIndex.batch(None, xs) == RelativeStrengthIndex.batch(RelativeStrengthIndex.Params(), xs)
 
 
 class TestSimpleMovingAverage:
@@ -468,55 +702,3 @@ class TestDonchianChannels:
         (_, upper, lower) = run(DonchianChannels(DonchianChannels.Params(period=3)), bars, "upper", "lower")
         expected_upper, _, expected_lower = ref_donchian(bars, 3)
         assert upper == expected_upper and lower == expected_lower
-
-
-# --- TA-Lib itself, when installed ---------------------------------------------------------------------
-
-
-def _talib_cases() -> list[tuple[str, Callable[..., Any], Callable[..., list[Series]]]]:
-    """(id, build our series from bars, build TA-Lib's from numpy arrays) for each indicator."""
-
-    def ours(cls: Any, *attributes: str, **params: Any) -> Callable[[Sequence[Bar]], list[Series]]:
-        return lambda bars: run(cls(cls.Params(**params)), bars, *attributes)[0 if not attributes else 1 :]
-
-    return [
-        ("sma-2", ours(SimpleMovingAverage, period=2), lambda t, h, l, c: [t.SMA(c, 2)]),
-        ("sma-30", ours(SimpleMovingAverage, period=30), lambda t, h, l, c: [t.SMA(c, 30)]),
-        ("ema-2", ours(ExponentialMovingAverage, period=2), lambda t, h, l, c: [t.EMA(c, 2)]),
-        ("ema-26", ours(ExponentialMovingAverage, period=26), lambda t, h, l, c: [t.EMA(c, 26)]),
-        ("rsi-2", ours(RelativeStrengthIndex, period=2), lambda t, h, l, c: [t.RSI(c, 2)]),
-        ("rsi-14", ours(RelativeStrengthIndex, period=14), lambda t, h, l, c: [t.RSI(c, 14)]),
-        ("atr-1", ours(AverageTrueRange, period=1), lambda t, h, l, c: [t.ATR(h, l, c, 1)]),
-        ("atr-14", ours(AverageTrueRange, period=14), lambda t, h, l, c: [t.ATR(h, l, c, 14)]),
-        ("stddev-5", ours(StandardDeviation, period=5), lambda t, h, l, c: [t.STDDEV(c, 5, 1.0)]),
-        (
-            "stddev-20x2",
-            ours(StandardDeviation, period=20, nbdev=2.0),
-            lambda t, h, l, c: [t.STDDEV(c, 20, 2.0)],
-        ),
-        (
-            "bbands-20",
-            ours(BollingerBands, "upper", "middle", "lower", period=20, stddev=2.0),
-            lambda t, h, l, c: list(t.BBANDS(c, 20, 2.0, 2.0, 0)),
-        ),
-        (
-            "donchian-20",
-            ours(DonchianChannels, "upper", "lower", period=20),
-            lambda t, h, l, c: [t.MAX(h, 20), t.MIN(l, 20)],
-        ),
-    ]
-
-
-class TestTaLibParity:
-    @pytest.mark.parametrize(
-        ("ours", "theirs"), [case[1:] for case in _talib_cases()], ids=[case[0] for case in _talib_cases()]
-    )
-    def test_matches_talib(
-        self, bars: Sequence[Bar], ours: Callable[..., Any], theirs: Callable[..., Any]
-    ) -> None:
-        """Each indicator agrees with TA-Lib to 1e-9 relative, with the same warm-up."""
-        talib = pytest.importorskip("talib")
-        numpy = pytest.importorskip("numpy")
-        high, low, close = (numpy.array([getattr(bar, f) for bar in bars]) for f in ("high", "low", "close"))
-        for got, expected in zip(ours(bars), theirs(talib, high, low, close), strict=True):
-            assert_series_close(got, expected.tolist())

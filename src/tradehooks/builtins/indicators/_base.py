@@ -5,6 +5,9 @@ indicator writes its own ``update`` with slotted attributes read into locals, pl
 and no attrs machinery. Running sums are recomputed exactly from their window now and then (the SMA
 every :func:`laps_between_recomputes` turns of its ring buffer, the standard deviation whenever its
 rounding-error budget runs out) so float drift stays far below 1e-9 relative however long the run.
+Where TA-Lib keeps a running sum whose rounding residue decides a branch or shows in a value near
+zero (KAMA's path length, the Stochastic's smoothing, MFI's money flows), the sum is kept in TA-Lib's
+order of operations, so that the branch goes the same way and the residue is the same.
 
 A single-series indicator reads ``bar[index]`` with the index of its ``source`` field, picked once in
 ``__init__``: on a named tuple that costs the same as ``bar.close``, so there is one path for every
@@ -14,27 +17,35 @@ source (mypy sees ``bar[i]`` as ``str | int | float``, hence the ``type: ignore`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import attrs
 
 from tradehooks.exceptions import FieldError
-
 from tradehooks.model import Bar
 
 __all__ = [
+    "FLAT",
     "SOURCES",
     "BuiltinIndicator",
+    "TalibMean",
     "at_least",
     "greater_than_zero",
     "laps_between_recomputes",
     "one_of_sources",
+    "optional_at_least",
     "source_index",
 ]
 
 #: the bar fields a single-series indicator may read
 SOURCES = ("open", "high", "low", "close", "volume")
+
+FLAT = 1e-14
+"""TA-Lib's scaled zero test: a difference within ``FLAT`` times the magnitude of the numbers it is a
+difference of (about 90 ulps) is rounding residue, and counts as zero (a flat window's range)."""
 
 _RECOMPUTE_EVERY = 1024  # updates, at least: the exact recompute then costs well under 1 ns per update
 
@@ -62,6 +73,17 @@ def at_least(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
     return check
 
 
+def optional_at_least(minimum: int) -> Callable[[Any, attrs.Attribute[int | None], int | None], None]:
+    """An attrs validator: ``None`` or an integer >= ``minimum``."""
+    check = at_least(minimum)
+
+    def check_optional(instance: Any, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None:
+            check(instance, attribute, value)  # type: ignore[arg-type]
+
+    return check_optional
+
+
 def greater_than_zero(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
     """An attrs validator: a finite number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -77,11 +99,19 @@ def one_of_sources(instance: Any, attribute: attrs.Attribute[str], value: str) -
 
 
 class BuiltinIndicator:
-    """Base of the built-in indicators: construction from ``Params``, ``from_kwargs`` and ``batch``.
+    """Base of the built-in indicators: construction from ``Params``, ``from_kwargs``, ``lookback``
+    and ``batch``.
+
+    Class attributes:
+        name: the registry name.
+        outputs: the names of the outputs, in CSV order; each is an attribute (``None`` until
+            warmed up), and ``value`` is the primary one. Single-output indicators: ``("value",)``.
+        warmup: the index of the first value, as an expression of the parameters
+            (``"period - 1"``); :meth:`lookback` computes it.
 
     Attributes:
         params: the validated parameters.
-        value: the latest value, ``None`` until warmed up.
+        value: the latest (primary) value, ``None`` until warmed up.
         ready: ``True`` once ``value`` is defined.
     """
 
@@ -89,6 +119,8 @@ class BuiltinIndicator:
 
     name: ClassVar[str]
     Params: ClassVar[type]
+    outputs: ClassVar[tuple[str, ...]] = ("value",)
+    warmup: ClassVar[str] = "period - 1"
 
     params: Any
     value: float | None
@@ -105,21 +137,99 @@ class BuiltinIndicator:
         return cls(cls.Params(**kwargs))
 
     @classmethod
-    def batch(cls, params: Any, values_or_bars: Iterable[Bar | float]) -> list[float | None]:
-        """Run a fresh indicator over ``values_or_bars`` and return its value after each one (``None``
-        during warm-up; the middle band for band indicators).
+    def lookback(cls, params: Any = None) -> int:
+        """The index of the first value: how many updates return ``None`` before it (TA-Lib's
+        ``lookback``). ``warmup`` says the same as an expression of the parameters."""
+        params = cls.Params() if params is None else params
+        return int(params.period) - 1
 
-        A plain number ``v`` stands for a bar whose open, high, low, close and volume are all ``v``.
+    @classmethod
+    def batch(cls, params: Any, values_or_bars: Any) -> Any:
+        """Run a fresh indicator over a whole series.
+
+        Args:
+            params: the parameters (``None`` for the defaults).
+            values_or_bars: one of
+
+                * bars or plain numbers (any iterable): a number ``v`` stands for a bar whose
+                  open, high, low, close and volume are all ``v``. Returns a list with the value
+                  after each element (``None`` during warm-up), or, for a multi-output indicator,
+                  a dict of such lists keyed by ``outputs``.
+                * a numpy array of numbers (standing for bars as above), or a mapping of columns
+                  (``open``, ``high``, ``low``, ``close``, ``volume`` and, for the session VWAP,
+                  ``ts`` in nanoseconds) holding the fields the indicator reads. Runs a vectorised
+                  numpy implementation and returns a float64 array (NaN during warm-up), or a dict
+                  of arrays for a multi-output indicator.
         """
+        numpy = sys.modules.get("numpy")
+        if isinstance(values_or_bars, Mapping) or (
+            numpy is not None and isinstance(values_or_bars, numpy.ndarray)
+        ):
+            try:
+                from ._arrays import run_arrays
+            except ImportError as exc:  # a mapping of lists, without numpy installed
+                raise ImportError(f"{cls.__name__}.batch over arrays or columns needs numpy: {exc}") from exc
+            return run_arrays(cls, cls.Params() if params is None else params, values_or_bars)
+        return cls._batch_items(params, values_or_bars)
+
+    @classmethod
+    def _batch_items(cls, params: Any, items: Iterable[Bar | float]) -> Any:
+        """:meth:`batch` over bars or plain numbers, one ``update`` each."""
         indicator = cls(params)
         update = indicator.update  # type: ignore[attr-defined]
-        values: list[float | None] = []
-        append = values.append
-        for item in values_or_bars:
+        outputs = cls.outputs
+        if outputs == ("value",):
+            values: list[float | None] = []
+            append = values.append
+            for item in items:
+                if not isinstance(item, tuple):
+                    item = Bar("", 0, item, item, item, item, item)
+                append(update(item))
+            return values
+        columns: list[list[float | None]] = [[] for _ in outputs]
+        appends = [column.append for column in columns]
+        read = attrgetter(*outputs)
+        for item in items:
             if not isinstance(item, tuple):
                 item = Bar("", 0, item, item, item, item, item)
-            append(update(item))
-        return values
+            update(item)
+            for append, value in zip(appends, read(indicator)):
+                append(value)
+        return dict(zip(outputs, columns))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r}, value={self.value!r})"
+
+
+class TalibMean:
+    """The mean of the last ``period`` numbers, kept exactly as TA-Lib's ``SMA`` keeps it (add the new
+    value, divide, then subtract the oldest), for smoothing an indicator's own output (the
+    Stochastic's %K and %D) bit for bit as TA-Lib does.
+
+    ``push(x)`` returns the mean once ``period`` numbers have come, else ``None``.
+    """
+
+    __slots__ = ("_count", "_index", "_period", "_total", "_window")
+
+    def __init__(self, period: int) -> None:
+        self._period = period
+        self._window = [0.0] * period
+        self._index = 0
+        self._count = 0
+        self._total = 0.0
+
+    def push(self, x: float) -> float | None:
+        window = self._window
+        i = self._index
+        window[i] = x
+        i += 1
+        if i == self._period:
+            i = 0
+        self._index = i
+        total = self._total + x
+        if self._count < self._period - 1:
+            self._count += 1
+            self._total = total
+            return None
+        self._total = total - window[i]  # the oldest of the window, which leaves before the next value
+        return total / self._period

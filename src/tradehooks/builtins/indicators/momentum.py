@@ -1,16 +1,29 @@
-"""Momentum indicators: the relative strength index (``rsi``)."""
+"""Momentum indicators: RSI (``rsi``), Stochastic (``stoch``), Stochastic RSI (``stochrsi``), MACD
+(``macd``), rate of change (``roc``), momentum (``mom``), CCI (``cci``) and Williams %R (``willr``)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
+from collections import deque
+from typing import Any, ClassVar
 
 import attrs
 
+from tradehooks.exceptions import FieldError
 from tradehooks.model import Bar
 
-from ._base import BuiltinIndicator, at_least, one_of_sources, source_index
+from ._base import FLAT, BuiltinIndicator, TalibMean, at_least, one_of_sources, source_index
 
-__all__ = ["RelativeStrengthIndex"]
+__all__ = [
+    "CommodityChannelIndex",
+    "Momentum",
+    "MovingAverageConvergenceDivergence",
+    "RateOfChange",
+    "RelativeStrengthIndex",
+    "StochasticOscillator",
+    "StochasticRelativeStrengthIndex",
+    "WilliamsPercentRange",
+]
 
 
 class RelativeStrengthIndex(BuiltinIndicator):
@@ -18,14 +31,15 @@ class RelativeStrengthIndex(BuiltinIndicator):
 
     The average gain and loss are seeded with the simple averages of the first ``period`` changes, so
     the first value is at index ``period``; then ``avg = (avg * (period - 1) + change) / period``.
-    ``RSI = 100 * avg_gain / (avg_gain + avg_loss)``, and 0 when both averages are zero (as TA-Lib,
-    except that TA-Lib also reports 0 when their sum is under 1e-8, which misreads instruments priced
-    around 1e-6; here only an exact zero does).
+    ``RSI = 100 * avg_gain / (avg_gain + avg_loss)``, and 0 when both averages are zero, as TA-Lib 0.8
+    (older TA-Lib releases also reported 0 when the sum was under 1e-8, which misread instruments
+    priced around 1e-6; here, as in TA-Lib 0.8, only an exact zero does).
     """
 
     __slots__ = ("_count", "_gain", "_loss", "_period", "_period_less_one", "_previous", "_source")
 
     name: ClassVar[str] = "rsi"
+    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -48,6 +62,10 @@ class RelativeStrengthIndex(BuiltinIndicator):
         self._gain = 0.0
         self._loss = 0.0
         self._count = 0
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
@@ -80,4 +98,500 @@ class RelativeStrengthIndex(BuiltinIndicator):
         total = gain + loss
         value = 100.0 * (gain / total) if total else 0.0
         self.value = value
+        return value
+
+
+class StochasticOscillator(BuiltinIndicator):
+    """TA-Lib's ``STOCH`` with simple moving averages (its defaults).
+
+    The fast %K is ``100 * (close - lowest low) / (highest high - lowest low)`` over the last
+    ``fastk_period`` bars (0 when the range is zero); ``k`` (the slow %K) is its ``slowk_period`` SMA
+    and ``d`` is the ``slowd_period`` SMA of ``k``. Both appear together, as TA-Lib's do, at index
+    ``fastk_period + slowk_period + slowd_period - 3``. ``value`` is ``k``.
+
+    Attributes:
+        k, d: the slow %K and %D, ``None`` until warmed up.
+    """
+
+    __slots__ = ("_count", "_d_mean", "_highs", "_index", "_k_mean", "_lows", "_maxima", "_minima",
+                 "_period", "d", "k")
+
+    name: ClassVar[str] = "stoch"
+    outputs: ClassVar[tuple[str, ...]] = ("k", "d")
+    warmup: ClassVar[str] = "fastk_period + slowk_period + slowd_period - 3"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`StochasticOscillator`.
+
+        Attributes:
+            fastk_period: how many bars the highest high and lowest low span.
+            slowk_period: the SMA period that smooths the fast %K into ``k``.
+            slowd_period: the SMA period that smooths ``k`` into ``d``.
+        """
+
+        fastk_period: int = attrs.field(default=5, validator=at_least(1))
+        slowk_period: int = attrs.field(default=3, validator=at_least(1))
+        slowd_period: int = attrs.field(default=3, validator=at_least(1))
+
+    k: float | None
+    d: float | None
+
+    def __init__(self, params: StochasticOscillator.Params | None = None) -> None:
+        super().__init__(params)
+        self._period: int = self.params.fastk_period
+        self._highs = [math.nan] * self._period
+        self._lows = [math.nan] * self._period
+        self._index = 0
+        self._count = 0
+        self._maxima: deque[float] = deque()
+        self._minima: deque[float] = deque()
+        self._k_mean = TalibMean(self.params.slowk_period)
+        self._d_mean = TalibMean(self.params.slowd_period)
+        self.k = self.d = None
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        p = cls.Params() if params is None else params
+        return int(p.fastk_period + p.slowk_period + p.slowd_period - 3)
+
+    def update(self, bar: Bar) -> float | None:
+        _, _, _, high, low, close, _ = bar
+        extremes = _push_extremes(self, high, low)
+        if extremes is None:
+            return None
+        highest, lowest = extremes
+        spread = highest - lowest
+        if spread <= FLAT * (abs(highest) + abs(lowest)):
+            fast_k = 0.0
+        else:
+            fast_k = (close - lowest) / (spread / 100.0)  # TA-Lib's order of operations
+        k = self._k_mean.push(fast_k)
+        if k is None:
+            return None
+        d = self._d_mean.push(k)
+        if d is None:
+            return None
+        self.d = d
+        self.k = self.value = k
+        self.ready = True
+        return k
+
+
+def _push_extremes(indicator: Any, high: float, low: float) -> tuple[float, float] | None:
+    """Push ``high`` and ``low`` into ``indicator``'s monotonic deques (see :class:`DonchianChannels`)
+    and return the window's highest and lowest, or ``None`` until the window is full."""
+    i = indicator._index
+    highs = indicator._highs
+    lows = indicator._lows
+    leaving_high = highs[i]
+    leaving_low = lows[i]
+    highs[i] = high
+    lows[i] = low
+    maxima = indicator._maxima
+    while maxima and maxima[-1] < high:
+        maxima.pop()
+    maxima.append(high)
+    if maxima[0] == leaving_high:
+        maxima.popleft()
+    minima = indicator._minima
+    while minima and minima[-1] > low:
+        minima.pop()
+    minima.append(low)
+    if minima[0] == leaving_low:
+        minima.popleft()
+    i += 1
+    if i == indicator._period:
+        i = 0
+    indicator._index = i
+    if indicator._count < indicator._period - 1:
+        indicator._count += 1
+        return None
+    return maxima[0], minima[0]
+
+
+class StochasticRelativeStrengthIndex(BuiltinIndicator):
+    """TA-Lib's ``STOCHRSI``: TA-Lib's fast Stochastic (``STOCHF``, SMA %D) applied to the RSI.
+
+    ``k = 100 * (rsi - lowest rsi) / (highest rsi - lowest rsi)`` over the last ``fastk_period`` RSI
+    values (0 when they are all equal) and ``d`` is the ``fastd_period`` SMA of ``k``; both appear at
+    index ``period + fastk_period + fastd_period - 2``. ``value`` is ``k``.
+
+    Attributes:
+        k, d: the stochastic of the RSI and its SMA, ``None`` until warmed up.
+    """
+
+    __slots__ = ("_count", "_d_mean", "_highs", "_index", "_lows", "_maxima", "_minima", "_period", "_rsi",
+                 "d", "k")
+
+    name: ClassVar[str] = "stochrsi"
+    outputs: ClassVar[tuple[str, ...]] = ("k", "d")
+    warmup: ClassVar[str] = "period + fastk_period + fastd_period - 2"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`StochasticRelativeStrengthIndex`.
+
+        Attributes:
+            period: the RSI period.
+            fastk_period: how many RSI values the highest and lowest span.
+            fastd_period: the SMA period that smooths ``k`` into ``d``.
+            source: the bar field the RSI reads.
+        """
+
+        period: int = attrs.field(default=14, validator=at_least(2))
+        fastk_period: int = attrs.field(default=5, validator=at_least(1))
+        fastd_period: int = attrs.field(default=3, validator=at_least(1))
+        source: str = attrs.field(default="close", validator=one_of_sources)
+
+    k: float | None
+    d: float | None
+
+    def __init__(self, params: StochasticRelativeStrengthIndex.Params | None = None) -> None:
+        super().__init__(params)
+        p = self.params
+        self._rsi = RelativeStrengthIndex(RelativeStrengthIndex.Params(period=p.period, source=p.source))
+        self._period: int = p.fastk_period
+        self._highs = [math.nan] * self._period
+        self._lows = [math.nan] * self._period
+        self._index = 0
+        self._count = 0
+        self._maxima: deque[float] = deque()
+        self._minima: deque[float] = deque()
+        self._d_mean = TalibMean(p.fastd_period)
+        self.k = self.d = None
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        p = cls.Params() if params is None else params
+        return int(p.period + p.fastk_period + p.fastd_period - 2)
+
+    def update(self, bar: Bar) -> float | None:
+        rsi = self._rsi.update(bar)
+        if rsi is None:
+            return None
+        extremes = _push_extremes(self, rsi, rsi)
+        if extremes is None:
+            return None
+        highest, lowest = extremes
+        spread = highest - lowest
+        if spread <= FLAT * (abs(highest) + abs(lowest)):
+            k = 0.0
+        else:
+            k = (rsi - lowest) / (spread / 100.0)  # TA-Lib's order of operations
+        d = self._d_mean.push(k)
+        if d is None:
+            return None
+        self.d = d
+        self.k = self.value = k
+        self.ready = True
+        return k
+
+
+class MovingAverageConvergenceDivergence(BuiltinIndicator):
+    """TA-Lib's ``MACD``: ``macd = ema(fast) - ema(slow)``, ``signal = ema(signal)`` of ``macd`` and
+    ``hist = macd - signal``, every EMA SMA-seeded.
+
+    As in TA-Lib, the fast EMA starts where it has to end up aligned with the slow one: it is seeded
+    with the mean of the ``fast`` values *ending* at index ``slow - 1`` (not of the first ``fast``
+    values), and all three outputs appear together at index ``slow + signal - 2``. ``value`` is
+    ``macd``.
+
+    Attributes:
+        macd, signal, hist: ``None`` until warmed up.
+    """
+
+    __slots__ = ("_count", "_fast", "_fast_k", "_fast_start", "_fast_total", "_signal", "_signal_k",
+                 "_signal_period", "_signal_total", "_slow", "_slow_k", "_slow_period", "_slow_total",
+                 "_source", "hist", "macd", "signal")
+
+    name: ClassVar[str] = "macd"
+    outputs: ClassVar[tuple[str, ...]] = ("macd", "signal", "hist")
+    warmup: ClassVar[str] = "slow + signal - 2"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`MovingAverageConvergenceDivergence`.
+
+        Attributes:
+            fast: the fast EMA period.
+            slow: the slow EMA period, > ``fast``.
+            signal: the period of the signal line, the EMA of ``macd``.
+            source: the bar field to read.
+        """
+
+        fast: int = attrs.field(default=12, validator=at_least(2))
+        slow: int = attrs.field(default=26, validator=at_least(2))
+        signal: int = attrs.field(default=9, validator=at_least(1))
+        source: str = attrs.field(default="close", validator=one_of_sources)
+
+        @slow.validator
+        def _slower_than_fast(self, attribute: attrs.Attribute[int], value: int) -> None:
+            if isinstance(self.fast, int) and isinstance(value, int) and value <= self.fast:
+                raise FieldError("slow", f"slow must be > fast ({self.fast}), got {value}")
+
+    macd: float | None
+    signal: float | None
+    hist: float | None
+
+    def __init__(self, params: MovingAverageConvergenceDivergence.Params | None = None) -> None:
+        super().__init__(params)
+        p = self.params
+        self._source = source_index(p.source)
+        self._slow_period: int = p.slow
+        self._signal_period: int = p.signal
+        self._fast_start: int = p.slow - p.fast  # the index where the fast EMA's seed begins
+        self._fast_k = 2.0 / (p.fast + 1)
+        self._slow_k = 2.0 / (p.slow + 1)
+        self._signal_k = 2.0 / (p.signal + 1)
+        self._fast: float | None = None
+        self._slow: float | None = None
+        self._signal: float | None = None
+        self._fast_total = self._slow_total = self._signal_total = 0.0
+        self._count = 0
+        self.macd = self.signal = self.hist = None
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        p = cls.Params() if params is None else params
+        return int(p.slow + p.signal - 2)
+
+    def update(self, bar: Bar) -> float | None:
+        x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
+        slow = self._slow
+        if slow is not None:
+            fast = self._fast
+            fast = self._fast = (x - fast) * self._fast_k + fast  # type: ignore[operator]  # set with slow
+            slow = self._slow = (x - slow) * self._slow_k + slow
+        else:
+            count = self._count
+            self._count = count + 1
+            self._slow_total += x
+            if count >= self._fast_start:
+                self._fast_total += x
+            if count < self._slow_period - 1:
+                return None
+            fast = self._fast = self._fast_total / (self._slow_period - self._fast_start)
+            slow = self._slow = self._slow_total / self._slow_period
+            self._count = 0
+        macd = fast - slow
+        signal = self._signal
+        if signal is not None:
+            signal = (macd - signal) * self._signal_k + signal
+        else:
+            self._count += 1
+            self._signal_total += macd
+            if self._count < self._signal_period:
+                return None
+            signal = self._signal_total / self._signal_period
+            self.ready = True
+        self._signal = self.signal = signal
+        self.hist = macd - signal
+        self.macd = self.value = macd
+        return macd
+
+
+class RateOfChange(BuiltinIndicator):
+    """TA-Lib's ``ROC``: ``100 * (x / x[period bars ago] - 1)``, 0 when the old value is 0; first value
+    at index ``period``."""
+
+    __slots__ = ("_count", "_index", "_period", "_source", "_window")
+
+    name: ClassVar[str] = "roc"
+    warmup: ClassVar[str] = "period"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`RateOfChange`.
+
+        Attributes:
+            period: how many bars back to compare with.
+            source: the bar field to read.
+        """
+
+        period: int = attrs.field(default=10, validator=at_least(1))
+        source: str = attrs.field(default="close", validator=one_of_sources)
+
+    def __init__(self, params: RateOfChange.Params | None = None) -> None:
+        super().__init__(params)
+        self._period: int = self.params.period
+        self._source = source_index(self.params.source)
+        self._window = [0.0] * self._period
+        self._index = 0
+        self._count = 0
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
+
+    def update(self, bar: Bar) -> float | None:
+        x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
+        window = self._window
+        i = self._index
+        then = window[i]
+        window[i] = x
+        i += 1
+        if i == self._period:
+            i = 0
+        self._index = i
+        if not self.ready:
+            self._count += 1
+            if self._count <= self._period:
+                return None
+            self.ready = True
+        value = (x / then - 1.0) * 100.0 if then != 0.0 else 0.0
+        self.value = value
+        return value
+
+
+class Momentum(BuiltinIndicator):
+    """TA-Lib's ``MOM``: ``x - x[period bars ago]``; first value at index ``period``."""
+
+    __slots__ = ("_count", "_index", "_period", "_source", "_window")
+
+    name: ClassVar[str] = "mom"
+    warmup: ClassVar[str] = "period"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`Momentum`.
+
+        Attributes:
+            period: how many bars back to compare with.
+            source: the bar field to read.
+        """
+
+        period: int = attrs.field(default=10, validator=at_least(1))
+        source: str = attrs.field(default="close", validator=one_of_sources)
+
+    def __init__(self, params: Momentum.Params | None = None) -> None:
+        super().__init__(params)
+        self._period: int = self.params.period
+        self._source = source_index(self.params.source)
+        self._window = [0.0] * self._period
+        self._index = 0
+        self._count = 0
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
+
+    def update(self, bar: Bar) -> float | None:
+        x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
+        window = self._window
+        i = self._index
+        then = window[i]
+        window[i] = x
+        i += 1
+        if i == self._period:
+            i = 0
+        self._index = i
+        if not self.ready:
+            self._count += 1
+            if self._count <= self._period:
+                return None
+            self.ready = True
+        value = x - then
+        self.value = value
+        return value
+
+
+class CommodityChannelIndex(BuiltinIndicator):
+    """TA-Lib's ``CCI``: ``(tp - mean) / (0.015 * mean deviation)`` of the typical price
+    ``tp = (high + low + close) / 3`` over the last ``period`` bars (0 when either is zero); first
+    value at index ``period - 1``.
+
+    The mean absolute deviation from a moving mean has no O(1) update, so each update sums the window
+    (O(``period``), as TA-Lib does); the mean is summed in TA-Lib's order, so that ``tp - mean``, a
+    difference of nearby numbers, agrees with TA-Lib's to the bit.
+    """
+
+    __slots__ = ("_count", "_index", "_period", "_window")
+
+    name: ClassVar[str] = "cci"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`CommodityChannelIndex`.
+
+        Attributes:
+            period: how many bars.
+        """
+
+        period: int = attrs.field(default=14, validator=at_least(2))
+
+    def __init__(self, params: CommodityChannelIndex.Params | None = None) -> None:
+        super().__init__(params)
+        self._period: int = self.params.period
+        self._window = [0.0] * self._period
+        self._index = 0
+        self._count = 0
+
+    def update(self, bar: Bar) -> float | None:
+        _, _, _, high, low, close, _ = bar
+        typical = (high + low + close) / 3.0
+        window = self._window
+        i = self._index
+        window[i] = typical
+        i += 1
+        if i == self._period:
+            i = 0
+        self._index = i
+        if not self.ready:
+            self._count += 1
+            if self._count < self._period:
+                return None
+            self.ready = True
+        n = self._period
+        mean = sum(window) / n
+        deviation = sum([abs(v - mean) for v in window]) / n
+        spread = typical - mean
+        band = FLAT * abs(mean)
+        value = spread / (0.015 * deviation) if abs(spread) > band and deviation > band else 0.0
+        self.value = value
+        return value
+
+
+class WilliamsPercentRange(BuiltinIndicator):
+    """TA-Lib's ``WILLR``: ``-100 * (highest high - close) / (highest high - lowest low)`` over the
+    last ``period`` bars, in [-100, 0] (0 when the range is zero); first value at index
+    ``period - 1``."""
+
+    __slots__ = ("_count", "_highs", "_index", "_lows", "_maxima", "_minima", "_period")
+
+    name: ClassVar[str] = "willr"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`WilliamsPercentRange`.
+
+        Attributes:
+            period: how many bars.
+        """
+
+        period: int = attrs.field(default=14, validator=at_least(2))
+
+    def __init__(self, params: WilliamsPercentRange.Params | None = None) -> None:
+        super().__init__(params)
+        self._period: int = self.params.period
+        self._highs = [math.nan] * self._period
+        self._lows = [math.nan] * self._period
+        self._index = 0
+        self._count = 0
+        self._maxima: deque[float] = deque()
+        self._minima: deque[float] = deque()
+
+    def update(self, bar: Bar) -> float | None:
+        _, _, _, high, low, close, _ = bar
+        extremes = _push_extremes(self, high, low)
+        if extremes is None:
+            return None
+        highest, lowest = extremes
+        spread = highest - lowest
+        if spread <= FLAT * (abs(highest) + abs(lowest)):
+            value = 0.0
+        else:
+            value = (highest - close) / (spread / -100.0)  # TA-Lib's order of operations
+        self.value = value
+        self.ready = True
         return value

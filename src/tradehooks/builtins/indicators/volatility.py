@@ -1,5 +1,6 @@
-"""Volatility indicators: average true range (``atr``), standard deviation (``stddev``) and Bollinger
-bands (``bbands``)."""
+"""Volatility indicators: average true range (``atr``), normalised ATR (``natr``), true range
+(``trange``), standard deviation (``stddev``), Bollinger bands (``bbands``) and Keltner channels
+(``keltner``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from ._base import (
     source_index,
 )
 
-__all__ = ["AverageTrueRange", "BollingerBands", "StandardDeviation"]
+__all__ = [
+    "AverageTrueRange",
+    "BollingerBands",
+    "KeltnerChannels",
+    "NormalizedAverageTrueRange",
+    "StandardDeviation",
+    "TrueRange",
+]
 
 
 class AverageTrueRange(BuiltinIndicator):
@@ -32,6 +40,7 @@ class AverageTrueRange(BuiltinIndicator):
     __slots__ = ("_count", "_period", "_period_less_one", "_previous_close", "_total")
 
     name: ClassVar[str] = "atr"
+    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -51,16 +60,20 @@ class AverageTrueRange(BuiltinIndicator):
         self._count = 0
         self._total = 0.0
 
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
+
     def update(self, bar: Bar) -> float | None:
         _, _, _, high, low, close, _ = bar
         previous = self._previous_close
         self._previous_close = close
         true_range = high - low
         gap = abs(previous - high)
-        if gap > true_range:
+        if gap > true_range:  # noqa: PLR1730 (max() would cost a call on the hot path)
             true_range = gap
         gap = abs(low - previous)
-        if gap > true_range:
+        if gap > true_range:  # noqa: PLR1730 (max() would cost a call on the hot path)
             true_range = gap
         value = self.value
         if value is not None:
@@ -163,8 +176,9 @@ class StandardDeviation(_RollingMoments):
     """TA-Lib's ``STDDEV``: the population standard deviation of the last ``period`` values times
     ``nbdev``; first value at index ``period - 1``.
 
-    TA-Lib reports 0 whenever the variance is under 1e-8 (a standard deviation under 1e-4, which is
-    most of the range of a coin priced around 0.01); here only an exactly flat window gives 0.
+    Only an exactly flat window gives 0 (older TA-Lib releases reported 0 whenever the variance was
+    under 1e-8, a standard deviation under 1e-4, most of the range of a coin priced around 0.01;
+    TA-Lib 0.8 no longer does).
     """
 
     __slots__ = ("_nbdev",)
@@ -210,6 +224,7 @@ class BollingerBands(_RollingMoments):
     __slots__ = ("_width", "lower", "middle", "upper")
 
     name: ClassVar[str] = "bbands"
+    outputs: ClassVar[tuple[str, ...]] = ("upper", "middle", "lower")
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -245,3 +260,154 @@ class BollingerBands(_RollingMoments):
         self.lower = mean - width
         self.middle = self.value = mean
         return mean
+
+
+class NormalizedAverageTrueRange(BuiltinIndicator):
+    """TA-Lib's ``NATR``: the ATR as a percentage of the close, ``100 * atr / close``; first value at
+    index ``period``.
+
+    (With ``period`` 1 TA-Lib returns the plain true range, unnormalised; here it is normalised like
+    every other period.)
+    """
+
+    __slots__ = ("_atr",)
+
+    name: ClassVar[str] = "natr"
+    warmup: ClassVar[str] = "period"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`NormalizedAverageTrueRange`.
+
+        Attributes:
+            period: the Wilder smoothing period.
+        """
+
+        period: int = attrs.field(default=14, validator=at_least(1))
+
+    def __init__(self, params: NormalizedAverageTrueRange.Params | None = None) -> None:
+        super().__init__(params)
+        self._atr = AverageTrueRange(AverageTrueRange.Params(period=self.params.period))
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
+
+    def update(self, bar: Bar) -> float | None:
+        atr = self._atr.update(bar)
+        if atr is None:
+            return None
+        close = bar[5]
+        value = (atr / close) * 100.0 if close else 0.0
+        self.value = value
+        self.ready = True
+        return value
+
+
+class TrueRange(BuiltinIndicator):
+    """TA-Lib's ``TRANGE``: ``max(high, previous close) - min(low, previous close)``, that is the bar's
+    range widened to include a gap from the previous close; first value at index 1."""
+
+    __slots__ = ("_previous_close",)
+
+    name: ClassVar[str] = "trange"
+    warmup: ClassVar[str] = "1"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """:class:`TrueRange` has no parameters."""
+
+    def __init__(self, params: TrueRange.Params | None = None) -> None:
+        super().__init__(params)
+        self._previous_close: float | None = None
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return 1
+
+    def update(self, bar: Bar) -> float | None:
+        _, _, _, high, low, close, _ = bar
+        previous = self._previous_close
+        self._previous_close = close
+        if previous is None:  # the first bar has no previous close
+            return None
+        true_range = high - low
+        gap = abs(previous - high)
+        if gap > true_range:  # noqa: PLR1730 (max() would cost a call on the hot path)
+            true_range = gap
+        gap = abs(low - previous)
+        if gap > true_range:  # noqa: PLR1730 (max() would cost a call on the hot path)
+            true_range = gap
+        self.value = true_range
+        self.ready = True
+        return true_range
+
+
+class KeltnerChannels(BuiltinIndicator):
+    """Keltner channels (TA-Lib has none): ``middle`` is the EMA of the close over ``period`` bars
+    (SMA-seeded, TA-Lib's ``EMA``), ``upper``/``lower`` are ``multiplier`` ATRs of ``period`` bars
+    (TA-Lib's Wilder ``ATR``) above/below it. The ATR needs one bar more than the EMA, so the channel
+    appears at index ``period``. ``value`` is the middle.
+
+    Attributes:
+        upper, middle, lower: the channel, ``None`` until warmed up.
+    """
+
+    __slots__ = ("_atr", "_count", "_ema", "_k", "_multiplier", "_period", "_total", "lower", "middle", "upper")
+
+    name: ClassVar[str] = "keltner"
+    outputs: ClassVar[tuple[str, ...]] = ("upper", "middle", "lower")
+    warmup: ClassVar[str] = "period"
+
+    @attrs.frozen(kw_only=True)
+    class Params:
+        """Parameters of :class:`KeltnerChannels`.
+
+        Attributes:
+            period: the EMA and ATR period.
+            multiplier: how many ATRs the outer lines are from the middle one.
+        """
+
+        period: int = attrs.field(default=20, validator=at_least(1))
+        multiplier: float = attrs.field(default=2.0, validator=greater_than_zero)
+
+    upper: float | None
+    middle: float | None
+    lower: float | None
+
+    def __init__(self, params: KeltnerChannels.Params | None = None) -> None:
+        super().__init__(params)
+        self._period: int = self.params.period
+        self._k: float = 2.0 / (self._period + 1)
+        self._multiplier = float(self.params.multiplier)
+        self._atr = AverageTrueRange(AverageTrueRange.Params(period=self._period))
+        self._ema: float | None = None
+        self._count = 0
+        self._total = 0.0
+        self.upper = self.middle = self.lower = None
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
+
+    def update(self, bar: Bar) -> float | None:
+        close = bar[5]
+        atr = self._atr.update(bar)
+        ema: float | None = self._ema
+        if ema is not None:
+            ema = (close - ema) * self._k + ema  # TA-Lib's EMA
+            self._ema = ema
+        else:
+            self._count += 1
+            self._total += close
+            if self._count == self._period:
+                self._ema = self._total / self._period
+            return None
+        if atr is None:
+            return None
+        width = self._multiplier * atr
+        self.upper = ema + width
+        self.lower = ema - width
+        self.middle = self.value = ema
+        self.ready = True
+        return ema

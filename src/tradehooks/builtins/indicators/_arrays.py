@@ -1,0 +1,506 @@
+"""The vectorised numpy form of ``batch``: one kernel per built-in indicator, built from the blocks
+in :mod:`._vector`; imported only when ``batch`` is given an array or a mapping of columns.
+
+Every kernel computes what the indicator's ``update`` computes, bar after bar, to about 1e-12 relative
+(the order of the float operations differs, never the formula, the seeding or the warm-up).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from tradehooks.model import Bar
+
+from . import _vector as vector
+from . import averages, momentum, trend, volatility, volume
+from ._base import FLAT
+from ._vector import (
+    FIELDS,
+    Array,
+    Columns,
+    Decay,
+    Result,
+    chunked,
+    chunks,
+    ema,
+    flat,
+    nan,
+    placed,
+    recurrence,
+    rolling_arg_extreme,
+    rolling_max,
+    rolling_mean,
+    rolling_min,
+    rolling_moments,
+    rolling_sum,
+    rsi,
+    stochastic,
+    true_range,
+    wilder,
+)
+
+__all__ = ["run_arrays"]
+
+
+def run_arrays(cls: Any, params: Any, data: Any) -> Any:
+    """``cls.batch(params, data)`` for an array or a mapping of columns (see ``BuiltinIndicator.batch``)."""
+    columns = Columns(cls.name, data)
+    kernel = _KERNELS.get(cls)
+    result = kernel(params, columns) if kernel is not None else _loop(cls, params, columns)
+    if cls.outputs == ("value",):
+        return result["value"]
+    return {name: result[name] for name in cls.outputs}
+
+
+def _loop(cls: Any, params: Any, columns: Columns) -> Result:
+    """Any other indicator (a subclass, say): one ``update`` per row."""
+    indicator = cls(params)
+    rows = zip(*(columns[field].tolist() for field in ("ts", *FIELDS)))
+    out = {name: np.full(columns.size, np.nan) for name in cls.outputs}
+    for i, (ts, o, h, lo, c, v) in enumerate(rows):
+        indicator.update(Bar("", ts, o, h, lo, c, v))
+        for name, column in out.items():
+            value = getattr(indicator, name)
+            if value is not None:
+                column[i] = value
+    return out
+
+
+# --- kernels ------------------------------------------------------------------------------------------
+
+
+def _sma(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    return {"value": placed(c.size, params.period - 1, rolling_mean(x, params.period))}
+
+
+def _wma(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    p = params.period
+    length = c.size - p + 1
+    if length <= 0:
+        return {"value": nan(c.size)}
+    # levels of (plain sum, sum weighted 1..size) over x[i : i + size], combined oldest chunk first
+    level_sum, level_weighted, size = x, x, 1
+    total: Array | None = None
+    weighted: Array | None = None
+    offset = 0
+    while True:
+        if p & size:
+            part_sum = level_sum[offset : offset + length]
+            part_weighted = level_weighted[offset : offset + length]
+            if total is None or weighted is None:
+                total, weighted = part_sum.copy(), part_weighted.copy()
+            else:
+                weighted = weighted + part_weighted + offset * part_sum
+                total = total + part_sum
+            offset += size
+        if size * 2 > p:
+            break
+        newer_sum = level_sum[size:]
+        level_weighted = level_weighted[:-size] + level_weighted[size:] + size * newer_sum
+        level_sum = level_sum[:-size] + newer_sum
+        size *= 2
+    assert weighted is not None
+    return {"value": placed(c.size, p - 1, weighted / (p * (p + 1) // 2))}
+
+
+def _cascade(x: Array, period: int, depth: int, combine: Callable[..., Array]) -> Array:
+    """``combine(ema1, ema2, ...)`` for ``depth`` chained EMAs (each the EMA of the one before, SMA-seeded
+    where it starts): the warm-up with :func:`ema`, then chunk by chunk through all the levels, so that
+    no intermediate series is stored."""
+    n = x.shape[0]
+    m = min(n, depth * (period - 1) + 1 + vector.CHUNK)
+    levels = [x[:m]]
+    for level in range(depth):
+        levels.append(ema(levels[-1], period, level * (period - 1)))
+    out = np.empty(n)
+    out[:m] = combine(*levels[1:])
+    if m == n:
+        return out
+    k = 2.0 / (period + 1)
+    decay = Decay(1.0 - k, k)
+    state = [float(level[-1]) for level in levels[1:]]
+    for s, e in chunks(m, n):
+        values = x[s:e]
+        emas = []
+        for i in range(depth):
+            values = decay(values, state[i])
+            state[i] = float(values[-1])
+            emas.append(values)
+        out[s:e] = combine(*emas)
+    return out
+
+
+def _dema(params: Any, c: Columns) -> Result:
+    return {"value": _cascade(c[params.source], params.period, 2, lambda e1, e2: 2.0 * e1 - e2)}
+
+
+def _tema(params: Any, c: Columns) -> Result:
+    return {"value": _cascade(c[params.source], params.period, 3, lambda e1, e2, e3: e3 + (3.0 * e1 - 3.0 * e2))}
+
+
+def _kama(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    p = params.period
+    n = c.size
+    out = nan(n)
+    if n <= p:
+        return {"value": out}
+    y = float(x[p - 1])  # TA-Lib starts from the value before the first
+    for s, e in chunks(p, n):
+        path = rolling_sum(np.abs(np.diff(x[s - p : e])), p)  # the steps into x[t - p + 1 .. t]
+        change = x[s:e] - x[s - p : e - p]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where((path <= change) | (path == 0.0), 1.0, np.abs(change / path))
+        constant = ratio * averages._KAMA_SPREAD + averages._KAMA_SLOWEST
+        constant *= constant
+        segment = recurrence(constant * x[s:e], 1.0 - constant, y)
+        out[s:e] = segment
+        y = float(segment[-1])
+    return {"value": out}
+
+
+def _stoch(params: Any, c: Columns) -> Result:
+    fk, sk, sd = params.fastk_period, params.slowk_period, params.slowd_period
+    n = c.size
+    highest = rolling_max(c["high"], fk)
+    lowest = rolling_min(c["low"], fk)
+    fast_k = stochastic(c["close"][fk - 1 :], highest, lowest)
+    k = rolling_mean(fast_k, sk)
+    d = rolling_mean(k, sd)
+    first = fk + sk + sd - 3
+    return {"k": placed(n, first, k[sd - 1 :]), "d": placed(n, first, d)}
+
+
+def _stochrsi(params: Any, c: Columns) -> Result:
+    p, fk, fd = params.period, params.fastk_period, params.fastd_period
+    rsi_values = rsi(c[params.source], p)
+
+    def of_window(params: Any, r: Columns) -> Result:  # NaN RSI values make NaN outputs
+        values = r["close"]
+        k = stochastic(values[fk - 1 :], rolling_max(values, fk), rolling_min(values, fk))
+        d = rolling_mean(k, fd)
+        return {"k": placed(r.size, fk + fd - 2, k[fd - 1 :]), "d": placed(r.size, fk + fd - 2, d)}
+
+    out = chunked(of_window, params, Columns("stochrsi", rsi_values), fk + fd - 2)
+    out["k"][: p + fk + fd - 2] = np.nan  # k appears with d, as TA-Lib's does
+    return out
+
+
+def _macd(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    fast, slow, signal = params.fast, params.slow, params.signal
+    n = c.size
+    first = slow + signal - 2
+    m = min(n, first + 1 + vector.CHUNK)  # the warm-up, with whole-series EMAs; then chunk by chunk
+    macd = ema(x[:m], fast, slow - fast)  # TA-Lib seeds the fast EMA to end at the slow one's seed
+    slow_line = ema(x[:m], slow)
+    state = [float(macd[-1]), float(slow_line[-1])] if m else []
+    macd -= slow_line
+    line = ema(macd, signal, slow - 1)
+    out = {name: np.empty(n) for name in ("macd", "signal", "hist")}
+    out["macd"][:m] = macd
+    out["signal"][:m] = line
+    out["hist"][:m] = macd - line
+    if m < n:
+        state.append(float(line[-1]))
+    ks = np.array([2.0 / (fast + 1), 2.0 / (slow + 1)])
+    k_signal = 2.0 / (signal + 1)
+    both = Decay(1.0 - ks, ks)  # the fast and the slow EMA, one row each
+    signal_decay = Decay(1.0 - k_signal, k_signal)
+    for s, e in chunks(m, n):
+        values = x[s:e]
+        fast_part, slow_part = lines = both(np.stack([values, values]), state[:2])
+        macd_part = fast_part - slow_part
+        line_part = signal_decay(macd_part, state[2])
+        state = [float(lines[0, -1]), float(lines[1, -1]), float(line_part[-1])]
+        out["macd"][s:e] = macd_part
+        out["signal"][s:e] = line_part
+        out["hist"][s:e] = macd_part - line_part
+    out["macd"][: min(first, n)] = np.nan  # the line appears with the signal, as TA-Lib's does
+    return out
+
+
+def _roc(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    p = params.period
+    then = x[:-p]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(then != 0.0, (x[p:] / then - 1.0) * 100.0, 0.0)
+    return {"value": placed(c.size, p, values)}
+
+
+def _mom(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    p = params.period
+    return {"value": placed(c.size, p, x[p:] - x[:-p])}
+
+
+def _cci(params: Any, c: Columns) -> Result:
+    p = params.period
+    n = c.size
+    typical = (c["high"] + c["low"] + c["close"]) / 3.0
+    count = n - p + 1
+    if count <= 0:
+        return {"value": nan(n)}
+    # the mean summed in TA-Lib's order: its ring buffer slot j % p holds typical[j], slots 0 .. p-1
+    ends = np.arange(p - 1, n)
+    total = np.zeros(count)
+    for slot in range(p):
+        total += typical[ends - (ends - slot) % p]
+    mean = total / p
+    windows = sliding_window_view(typical, p)
+    deviation = np.abs(windows - mean[:, None]).sum(axis=1) / p
+    spread = typical[p - 1 :] - mean
+    band = FLAT * np.abs(mean)
+    defined = (np.abs(spread) > band) & (deviation > band)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(defined, spread / (0.015 * deviation), 0.0)
+    return {"value": placed(n, p - 1, values)}
+
+
+def _willr(params: Any, c: Columns) -> Result:
+    p = params.period
+    highest = rolling_max(c["high"], p)
+    lowest = rolling_min(c["low"], p)
+    spread = highest - lowest
+    is_flat = flat(spread, np.abs(highest) + np.abs(lowest))
+    values = np.where(is_flat, 0.0, (highest - c["close"][p - 1 :]) / np.where(is_flat, 1.0, spread / -100.0))
+    return {"value": placed(c.size, p - 1, values)}
+
+
+def _atr_array(params: Any, c: Columns) -> Array:
+    high, low, close = c["high"], c["low"], c["close"]
+    return wilder(c.size, params.period, params.period, lambda s, e: true_range(high, low, close, s, e))
+
+
+def _atr(params: Any, c: Columns) -> Result:
+    return {"value": _atr_array(params, c)}
+
+
+def _natr(params: Any, c: Columns) -> Result:
+    close = c["close"]
+    out = _atr_array(params, c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out /= close
+    out *= 100.0
+    out[close == 0.0] = 0.0
+    return {"value": out}
+
+
+def _trange(params: Any, c: Columns) -> Result:
+    out = nan(c.size)
+    if c.size > 1:
+        out[1:] = true_range(c["high"], c["low"], c["close"], 1, c.size)
+    return {"value": out}
+
+
+def _stddev(params: Any, c: Columns) -> Result:
+    p = params.period
+    _, m2 = rolling_moments(c[params.source], p)
+    return {"value": placed(c.size, p - 1, np.sqrt(m2 / p) * params.nbdev)}
+
+
+def _bbands(params: Any, c: Columns) -> Result:
+    p = params.period
+    mean, m2 = rolling_moments(c[params.source], p)
+    width = np.sqrt(m2 / p) * params.stddev
+    return {
+        "upper": placed(c.size, p - 1, mean + width),
+        "middle": placed(c.size, p - 1, mean),
+        "lower": placed(c.size, p - 1, mean - width),
+    }
+
+
+def _keltner(params: Any, c: Columns) -> Result:
+    p = params.period
+    middle = ema(c["close"], p)
+    middle[: min(p, c.size)] = np.nan
+    width = _atr_array(params, c)
+    width *= params.multiplier
+    upper = middle + width
+    return {"upper": upper, "middle": middle, "lower": np.subtract(middle, width, out=width)}
+
+
+def _donchian(params: Any, c: Columns) -> Result:
+    p = params.period
+    upper = placed(c.size, p - 1, rolling_max(c["high"], p))
+    lower = placed(c.size, p - 1, rolling_min(c["low"], p))
+    return {"upper": upper, "middle": (upper + lower) / 2.0, "lower": lower}
+
+
+def _adx(params: Any, c: Columns) -> Result:
+    p = params.period
+    n = c.size
+    adx, plus_di, minus_di = nan(n), nan(n), nan(n)
+    out = {"adx": adx, "plus_di": plus_di, "minus_di": minus_di}
+    if n <= p:
+        return out
+    high, low, close = c["high"], c["low"], c["close"]
+
+    def movements(s: int, e: int) -> tuple[Array, Array, Array]:  # +DM, -DM and TR of rows s:e
+        up = high[s:e] - high[s - 1 : e - 1]
+        down = low[s - 1 : e - 1] - low[s:e]
+        minus = (down > 0) & (up < down)
+        plus = ~minus & (up > 0) & (up > down)
+        return np.where(plus, up, 0.0), np.where(minus, down, 0.0), true_range(high, low, close, s, e)
+
+    state = np.array([math.fsum(v.tolist()) for v in movements(1, p)])  # plain sums of bars 1 .. p - 1
+    decay = Decay(1.0 - 1.0 / p)  # s = s - s / p + new
+    for s, e in chunks(p, n):  # the DIs, and the DX (NaN where undefined) in adx for now
+        plus_dm, minus_dm, tr = smoothed = decay(np.stack(movements(s, e)), state)
+        state = smoothed[:, -1].copy()
+        zero = tr == 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            plus = np.where(zero, 0.0, 100.0 * (plus_dm / tr))
+            minus = np.where(zero, 0.0, 100.0 * (minus_dm / tr))
+            total = minus + plus
+            adx[s:e] = np.where(zero | (total == 0.0), np.nan, 100.0 * (np.abs(minus - plus) / total))
+        plus_di[s:e] = plus
+        minus_di[s:e] = minus
+    first = 2 * p - 1
+    if first < n:
+        y = math.fsum(np.nan_to_num(adx[p : first + 1], nan=0.0).tolist()) / p
+        adx[first] = y
+        for s, e in chunks(first + 1, n):  # keep the ADX where the DX is undefined
+            dx = adx[s:e]
+            defined = ~np.isnan(dx)
+            segment = recurrence(np.where(defined, dx / p, 0.0), np.where(defined, (p - 1) / p, 1.0), y)
+            adx[s:e] = segment
+            y = float(segment[-1])
+    adx[: min(first, n)] = np.nan
+    return out
+
+
+def _aroon(params: Any, c: Columns) -> Result:
+    p = params.period
+    n = c.size
+    factor = 100.0 / p
+    highest = rolling_arg_extreme(c["high"], p + 1, np.less_equal)  # a newer high >= the older wins
+    lowest = rolling_arg_extreme(c["low"], p + 1, np.greater_equal)
+    today = np.arange(p, n)
+    return {
+        "up": placed(n, p, factor * (p - (today - highest))),
+        "down": placed(n, p, factor * (p - (today - lowest))),
+    }
+
+
+def _obv(params: Any, c: Columns) -> Result:
+    x = c[params.source]
+    v = c["volume"]
+    out = np.empty(c.size)
+    carry = 0.0
+    for s, e in chunks(0, c.size):
+        signed = np.empty(e - s + 1)
+        signed[0] = carry
+        if s == 0:
+            signed[1] = v[0]  # OBV starts at the first volume
+            begin = 1
+        else:
+            begin = s
+        previous, current = x[begin - 1 : e - 1], x[begin:e]
+        volume_now = v[begin:e]
+        signed[begin - s + 1 :] = np.where(current > previous, volume_now,
+                                           np.where(current < previous, -volume_now, 0.0))
+        out[s:e] = np.cumsum(signed)[1:]  # in order, as TA-Lib adds them
+        carry = float(out[e - 1])
+    return {"value": out}
+
+
+def _session_vwap(params: Any, c: Columns) -> Result:
+    """Running sums that restart at each UTC day: the recurrence ``sum = keep * sum + term`` with
+    ``keep`` 0 on a session's first bar and 1 elsewhere, so no session's sum passes through another's."""
+    n = c.size
+    high, low, close, v, ts = c["high"], c["low"], c["close"], c["volume"], c["ts"]
+    out = np.empty(n)
+    sum_pv = sum_v = 0.0
+    previous_day = None
+    for s, e in chunks(0, n):
+        typical = (high[s:e] + low[s:e] + close[s:e]) / 3.0
+        day = ts[s:e] // volume.NS_PER_DAY
+        keep = np.empty(e - s)
+        keep[0] = previous_day is not None and day[0] == previous_day
+        keep[1:] = day[1:] == day[:-1]
+        sums_pv = recurrence(typical * v[s:e], keep, sum_pv)
+        sums_v = recurrence(v[s:e], keep, sum_v)
+        sum_pv, sum_v, previous_day = float(sums_pv[-1]), float(sums_v[-1]), day[-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s:e] = np.where(sums_v != 0.0, sums_pv / sums_v, typical)
+    return {"value": out}
+
+
+def _rolling_vwap(params: Any, c: Columns) -> Result:
+    p = params.period
+    typical = (c["high"] + c["low"] + c["close"]) / 3.0
+    sum_pv = rolling_sum(typical * c["volume"], p)
+    sum_v = rolling_sum(c["volume"], p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(sum_v != 0.0, sum_pv / sum_v, typical[p - 1 :])
+    return {"value": placed(c.size, p - 1, values)}
+
+
+def _vwap(params: Any, c: Columns) -> Result:
+    if params.period is None:
+        return _session_vwap(params, c)
+    return chunked(_rolling_vwap, params, c, params.period - 1)
+
+
+def _mfi(params: Any, c: Columns) -> Result:
+    p = params.period
+    n = c.size
+    if n <= p:
+        return {"value": nan(n)}
+    typical = (c["high"] + c["low"] + c["close"]) / 3.0
+    change = typical[1:] - typical[:-1]
+    flow = typical[1:] * c["volume"][1:]
+    flow = np.where(flat(change, np.abs(typical[1:]) + np.abs(typical[:-1])), 0.0, flow)
+    positive = rolling_sum(np.where(change < 0.0, 0.0, flow), p)
+    negative = rolling_sum(np.where(change < 0.0, flow, 0.0), p)
+    total = positive + negative
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(total <= 0.0, 0.0, 100.0 * (np.clip(positive, 0.0, total) / total))
+    return {"value": placed(n, p, values)}
+
+
+def _finite(cls: Any, kernel: Callable[[Any, Columns], Result]) -> Callable[[Any, Columns], Result]:
+    """``kernel`` evaluated chunk by chunk: the indicator's value depends on its last
+    ``lookback + 1`` bars only."""
+    return lambda params, c: chunked(kernel, params, c, cls.lookback(params))
+
+
+_KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
+    averages.SimpleMovingAverage: _finite(averages.SimpleMovingAverage, _sma),
+    averages.ExponentialMovingAverage: lambda params, c: {"value": ema(c[params.source], params.period)},
+    averages.WeightedMovingAverage: _finite(averages.WeightedMovingAverage, _wma),
+    averages.DoubleExponentialMovingAverage: _dema,
+    averages.TripleExponentialMovingAverage: _tema,
+    averages.KaufmanAdaptiveMovingAverage: _kama,
+    momentum.RelativeStrengthIndex: lambda params, c: {"value": rsi(c[params.source], params.period)},
+    momentum.StochasticOscillator: _finite(momentum.StochasticOscillator, _stoch),
+    momentum.StochasticRelativeStrengthIndex: _stochrsi,
+    momentum.MovingAverageConvergenceDivergence: _macd,
+    momentum.RateOfChange: _finite(momentum.RateOfChange, _roc),
+    momentum.Momentum: _finite(momentum.Momentum, _mom),
+    # the mean is summed in the order of TA-Lib's ring buffer, which depends on the row modulo period
+    momentum.CommodityChannelIndex: lambda params, c: chunked(_cci, params, c, params.period - 1,
+                                                               align=params.period),
+    momentum.WilliamsPercentRange: _finite(momentum.WilliamsPercentRange, _willr),
+    volatility.AverageTrueRange: _atr,
+    volatility.NormalizedAverageTrueRange: _natr,
+    volatility.TrueRange: _finite(volatility.TrueRange, _trange),
+    volatility.StandardDeviation: _finite(volatility.StandardDeviation, _stddev),
+    volatility.BollingerBands: _finite(volatility.BollingerBands, _bbands),
+    volatility.KeltnerChannels: _keltner,
+    trend.DonchianChannels: _finite(trend.DonchianChannels, _donchian),
+    trend.AverageDirectionalIndex: _adx,
+    trend.Aroon: _finite(trend.Aroon, _aroon),
+    volume.OnBalanceVolume: _obv,
+    volume.VolumeWeightedAveragePrice: _vwap,
+    volume.MoneyFlowIndex: _finite(volume.MoneyFlowIndex, _mfi),
+}

@@ -1,0 +1,407 @@
+"""The vectorised building blocks of the numpy ``batch`` (:mod:`._arrays` has the kernels); imported
+only when ``batch`` is given an array or a mapping of columns, so numpy is needed only by those who
+pass one.
+
+* windowed sums, extremes and arg-extremes by doubling: a window of ``p`` values is split into
+  power-of-two chunks, each level made from the one below in one vector pass, so a window costs
+  ``O(log p)`` passes over the array and a sum is a short tree of additions (no long running sum to
+  drift, no cancellation);
+* first-order linear recurrences ``y[t] = a * y[t-1] + b[t]`` (EMA, Wilder smoothing) in blocks of
+  :data:`BLOCK`: every block filtered from zero at once by a matrix product, the block ends chained
+  by the same recurrence one level up, and each block then given its start value (:class:`Decay`;
+  with a factor per element, for KAMA, the ADX and the session VWAP, :func:`recurrence`: one vector
+  step per row of the blocks laid out as columns);
+* the rolling variance from sums of deviations from a shift local to each block of windows, with the
+  few windows whose variance is tiny next to those sums (nearly flat ones) recomputed exactly.
+
+Long arrays are processed in chunks of :data:`CHUNK` bars, so that the temporaries stay small and in
+cache: fresh memory costs a page fault per 4 KiB, which would otherwise cost more than the
+arithmetic. An indicator whose value depends on the last ``lookback`` bars only is simply evaluated on
+overlapping slices (:func:`chunked`); a recursive one carries its state from chunk to chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._base import FLAT
+
+__all__ = [
+    "BLOCK", "CHUNK", "FIELDS", "Array", "Columns", "Decay", "Result", "chunked", "chunks", "ema", "flat",
+    "nan", "placed", "recurrence", "rolling_arg_extreme", "rolling_max", "rolling_mean", "rolling_min",
+    "rolling_moments", "rolling_sum", "rsi", "smooth", "stochastic", "true_range", "wilder",
+]
+
+Array = np.ndarray
+Result = dict[str, Array]
+
+CHUNK = 32_768  # bars per chunk: the temporaries of a chunk fit in the L2 cache
+ROWS_PER_PRODUCT = 512  # blocks per matrix product: small enough that BLAS stays on one thread (a
+# second BLAS thread only waits for a core on a busy machine, and then costs a hundred times more)
+BLOCK = 16  # values per recurrence block: one small matrix product, or one vector step, per value
+WINDOWS_PER_BLOCK = 1024  # rolling variance: windows sharing one shift
+ILL_CONDITIONED = 1e-6  # a window whose m2 is under this fraction of its sum of squares is recomputed
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class Columns:
+    """The input as float64 columns: ``columns["close"]``; a 1-D array stands for every field."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        self._name = name
+        if isinstance(data, Mapping):
+            self._data = {
+                key: np.ascontiguousarray(value, dtype=np.int64 if key == "ts" else np.float64)
+                for key, value in data.items()
+            }
+        else:
+            array = np.ascontiguousarray(data, dtype=np.float64)
+            if array.ndim != 1:
+                raise ValueError(f"{self._name}: batch takes a 1-D array or a mapping of columns, "
+                                 f"got an array of shape {array.shape}")
+            self._data = dict.fromkeys(FIELDS, array)
+            self._data["ts"] = np.zeros(len(array), dtype=np.int64)
+        lengths = {len(value) for value in self._data.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{self._name}: the columns have different lengths {sorted(lengths)}")
+        self.size = lengths.pop() if lengths else 0
+
+    def window(self, start: int, stop: int) -> Columns:
+        """The rows ``start:stop``, as views."""
+        part = object.__new__(Columns)
+        part._name = self._name
+        part._data = {key: value[start:stop] for key, value in self._data.items()}
+        part.size = max(0, min(stop, self.size) - start)
+        return part
+
+    def __getitem__(self, name: str) -> Array:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise ValueError(f"{self._name} reads the column {name!r}, which the mapping lacks "
+                             f"(it has {', '.join(sorted(self._data)) or 'none'})") from None
+
+
+def nan(n: int) -> Array:
+    return np.full(n, np.nan)
+
+
+def placed(n: int, first: int, values: Array) -> Array:
+    """An array of ``n`` NaNs with ``values`` from index ``first`` on."""
+    out = nan(n)
+    if first < n:
+        out[first:] = values[: n - first]
+    return out
+
+
+def chunks(start: int, stop: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into runs of :data:`CHUNK`."""
+    return [(s, min(s + CHUNK, stop)) for s in range(start, stop, CHUNK)]
+
+
+def chunked(kernel: Callable[[Any, Columns], Result], params: Any, c: Columns, memory: int,
+             align: int = 1) -> Result:
+    """``kernel`` over ``c`` for an indicator whose value at a bar depends on the ``memory`` bars before
+    it and no earlier ones: evaluated on overlapping slices, each ``memory`` bars longer than the rows
+    it fills. Slices start at multiples of ``align`` (for a kernel that depends on a row's position
+    modulo ``align``)."""
+    step = -(-CHUNK // align) * align
+    n = c.size
+    if n <= memory + 2 * step:
+        return kernel(params, c)
+    out: Result = {}
+    start, stop = 0, memory + step
+    while start < n:
+        stop = min(stop, n)
+        skip = memory if start else 0
+        for name, values in kernel(params, c.window(start - skip, stop)).items():
+            if name not in out:
+                out[name] = np.empty(n)
+            out[name][start:stop] = values[skip:]
+        start, stop = stop, stop + step
+    return out
+
+
+def windowed(x: Array, p: int, combine: Callable[[Array, Array], Array]) -> Array:
+    """``combine`` folded over each window of ``p`` values along the last axis (length ``L - p + 1``):
+    ``level[i]`` covers ``x[i : i + size]``; the window is the power-of-two chunks of ``p``."""
+    length = x.shape[-1] - p + 1
+    if length <= 0:
+        return x[..., :0].copy()
+    result: Array | None = None
+    offset = 0
+    level = x
+    size = 1
+    while True:
+        if p & size:
+            part = level[..., offset : offset + length]
+            result = part.copy() if result is None else combine(result, part)
+            offset += size
+        if size * 2 > p:
+            break
+        level = combine(level[..., :-size], level[..., size:])
+        size *= 2
+    assert result is not None
+    return result
+
+
+def rolling_sum(x: Array, p: int) -> Array:
+    return windowed(x, p, np.add)
+
+
+def rolling_max(x: Array, p: int) -> Array:
+    return windowed(x, p, np.maximum)
+
+
+def rolling_min(x: Array, p: int) -> Array:
+    return windowed(x, p, np.minimum)
+
+
+def rolling_mean(x: Array, p: int) -> Array:
+    return rolling_sum(x, p) / p
+
+
+def rolling_arg_extreme(x: Array, p: int, later_wins: Callable[[Array, Array], Array]) -> Array:
+    """The index of each window's extreme, the latest of equal ones: ``later_wins(old, new)`` says where
+    the newer chunk's extreme replaces the older one's."""
+    length = x.shape[0] - p + 1
+    if length <= 0:
+        return np.empty(0, dtype=np.int64)
+    values: Array | None = None
+    where: Array | None = None
+    offset = 0
+    level_values = x
+    level_where = np.arange(x.shape[0])
+    size = 1
+    while True:
+        if p & size:
+            part_values = level_values[offset : offset + length]
+            part_where = level_where[offset : offset + length]
+            if values is None or where is None:
+                values, where = part_values.copy(), part_where.copy()
+            else:
+                take = later_wins(values, part_values)
+                values = np.where(take, part_values, values)
+                where = np.where(take, part_where, where)
+            offset += size
+        if size * 2 > p:
+            break
+        take = later_wins(level_values[:-size], level_values[size:])
+        level_values = np.where(take, level_values[size:], level_values[:-size])
+        level_where = np.where(take, level_where[size:], level_where[:-size])
+        size *= 2
+    assert where is not None
+    return where
+
+
+class Decay:
+    """``y[t] = a * y[t-1] + gain * b[t]`` for a fixed ``a`` and ``gain`` (an EMA, a Wilder smoothing),
+    along the last axis of ``b``; ``b`` may hold several independent rows, each with its own ``a`` and
+    ``gain`` if they are sequences.
+
+    Each block of :data:`BLOCK` values is filtered from zero by one matrix product (row ``i`` of the
+    filter spreads ``b[i]`` to the later positions ``j`` with weight ``a ** (j - i)``); the block ends
+    are chained by the same recurrence with ``a ** BLOCK``, one level up; then each block gets
+    ``a ** (j + 1)`` times the value before it carried in.
+    """
+
+    def __init__(self, a: float | Sequence[float] | Array, gain: float | Array = 1.0) -> None:
+        self.a = np.asarray(a, dtype=np.float64)  # () or (rows,)
+        self.gain = np.asarray(gain, dtype=np.float64)
+        lag = (np.arange(BLOCK)[None, :] - np.arange(BLOCK)[:, None]).astype(np.float64)
+        factor = self.a[..., None, None]
+        weights = np.where(lag >= 0, factor ** np.maximum(lag, 0.0), 0.0) * self.gain[..., None, None]
+        self.filter = flushed(weights)
+        self.carried = flushed(self.a[..., None] ** np.arange(1, BLOCK + 1, dtype=np.float64))[..., None, :]
+        self.ends: Decay | None = None
+
+    def __call__(self, b: Array, y0: Any) -> Array:
+        """``y`` for the terms ``b`` and the values ``y0`` before them (one per row)."""
+        n = b.shape[-1]
+        if n <= 2 * BLOCK:
+            return loop_recurrence(b * self.gain[..., None] if self.gain.ndim else b * self.gain, self.a, y0)
+        width = -(-n // BLOCK)
+        pad = width * BLOCK - n
+        if pad:
+            b = np.concatenate([b, np.zeros(b.shape[:-1] + (pad,))], axis=-1)
+        blocks = b.reshape(b.shape[:-1] + (width, BLOCK))
+        local = np.empty(blocks.shape)
+        for i in range(0, width, ROWS_PER_PRODUCT):
+            np.matmul(blocks[..., i : i + ROWS_PER_PRODUCT, :], self.filter,
+                      out=local[..., i : i + ROWS_PER_PRODUCT, :])
+        if self.ends is None:
+            self.ends = Decay(self.a**BLOCK)  # chains values of y: no gain
+        ends = self.ends(np.ascontiguousarray(local[..., -1]), y0)
+        starts = np.empty(ends.shape)
+        starts[..., 0] = y0
+        starts[..., 1:] = ends[..., :-1]
+        local += starts[..., None] * self.carried
+        return np.asarray(local.reshape(b.shape)[..., :n])
+
+
+def flushed(weights: Array) -> Array:
+    """``weights`` with those under 1e-150 set to 0 (in place): their contributions are far below a
+    rounding error, and products of subnormal numbers, which they would soon make, are very slow."""
+    weights[np.abs(weights) < 1e-150] = 0.0
+    return weights
+
+
+def loop_recurrence(b: Array, a: Array, y0: Any) -> Array:
+    out = np.empty(b.shape)
+    rows = out.reshape(-1, b.shape[-1])
+    factors = np.broadcast_to(a, rows.shape[:1]).tolist()
+    for row, terms, start, factor in zip(rows, b.reshape(-1, b.shape[-1]), np.ravel(y0).tolist(), factors):
+        y = start
+        for i, term in enumerate(terms.tolist()):
+            y = factor * y + term
+            row[i] = y
+    return out
+
+
+def recurrence(b: Array, a: Array, y0: float = 0.0) -> Array:
+    """``y[t] = a[t] * y[t-1] + b[t]`` with ``y[-1] = y0``, a factor per element (KAMA, the ADX):
+    blocks of :data:`BLOCK` laid out one per column run from zero together, one vector step per row,
+    then the block ends are chained one level up and carried in."""
+    n = b.shape[0]
+    if n <= 8 * BLOCK:
+        out = np.empty(n)
+        y = y0
+        for i, (factor, term) in enumerate(zip(a.tolist(), b.tolist())):
+            y = factor * y + term
+            out[i] = y
+        return out
+    width = -(-n // BLOCK)
+    pad = width * BLOCK - n
+
+    def by_block(v: Array, fill: float) -> Array:  # (BLOCK, width): column k is block k
+        if pad:
+            v = np.concatenate([v, np.full(pad, fill)])
+        return np.ascontiguousarray(v.reshape(width, BLOCK).T)
+
+    local = by_block(b, 0.0)  # each block's recurrence started from zero
+    factors = by_block(a, 1.0)
+    carried = np.empty_like(factors)  # the product of the factors from the block start to row j
+    carried[0] = factors[0]
+    step = np.empty(width)
+    for j in range(1, BLOCK):
+        np.multiply(local[j - 1], factors[j], out=step)
+        local[j] += step
+        np.multiply(carried[j - 1], factors[j], out=carried[j])
+    flushed(carried)
+    ends = recurrence(local[-1].copy(), carried[-1].copy(), y0)
+    starts = np.empty(width)  # the true value just before each block
+    starts[0] = y0
+    starts[1:] = ends[:-1]
+    local += carried * starts
+    return local.T.reshape(-1)[:n]
+
+
+def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, int], Array],
+            gain: float = 1.0) -> Array:
+    """Fill ``out[first:]`` with ``y = a * y + gain * terms`` from ``y = seed`` at ``first``, chunk by
+    chunk (``terms(s, e)`` gives the terms of rows ``s:e``); return ``out``."""
+    out[first] = y = seed
+    decay = Decay(a, gain)
+    for s, e in chunks(first + 1, out.shape[0]):
+        segment = decay(terms(s, e), y)
+        out[s:e] = segment
+        y = float(segment[-1])
+    return out
+
+
+def ema(x: Array, period: int, start: int = 0) -> Array:
+    """TA-Lib's EMA of ``x[start:]``: the mean of its first ``period`` values, then
+    ``ema = (1 - k) * ema + k * x`` with ``k = 2 / (period + 1)``; NaN before."""
+    n = x.shape[0]
+    out = nan(n)
+    first = start + period - 1
+    if first >= n:
+        return out
+    k = 2.0 / (period + 1)
+    seed = math.fsum(x[start : first + 1].tolist()) / period
+    return smooth(out, first, seed, 1.0 - k, lambda s, e: x[s:e], gain=k)
+
+
+def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array]) -> Array:
+    """Wilder's smoothing of ``terms``: the mean of rows ``first - period + 1 .. first`` at ``first``,
+    then ``s = (s * (period - 1) + term) / period``; NaN before."""
+    out = nan(n)
+    if first >= n:
+        return out
+    seed = math.fsum(terms(first - period + 1, first + 1).tolist()) / period
+    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period)
+
+
+def true_range(high: Array, low: Array, close: Array, s: int, e: int) -> Array:
+    """The true range of rows ``s:e`` (``s >= 1``): ``max(high, previous close) - min(low, previous
+    close)``, which is the largest of TA-Lib's three differences to the bit (rounding is monotonic)."""
+    previous = close[s - 1 : e - 1]
+    out = np.maximum(high[s:e], previous)
+    out -= np.minimum(low[s:e], previous)
+    return np.asarray(out)
+
+
+def flat(spread: Array, scale: Array) -> Array:
+    """Where ``spread`` is rounding residue next to ``scale`` (TA-Lib's scaled zero test)."""
+    return np.asarray(np.abs(spread) <= FLAT * scale)
+
+
+def rolling_moments(x: Array, p: int) -> tuple[Array, Array]:
+    """The mean and the sum of squared deviations from it of each full window of ``p`` values."""
+    count = x.shape[0] - p + 1
+    if count <= 0:
+        return np.empty(0), np.empty(0)
+    blocks = -(-count // WINDOWS_PER_BLOCK)
+    padded = np.concatenate([x, np.full(blocks * WINDOWS_PER_BLOCK - count, x[-1])])
+    rows = sliding_window_view(padded, WINDOWS_PER_BLOCK + p - 1)[::WINDOWS_PER_BLOCK]
+    shift = rows[:, :1]
+    deviations = rows - shift
+    s1 = rolling_sum(deviations, p)
+    s2 = rolling_sum(deviations * deviations, p)
+    mean = (shift + s1 / p).reshape(-1)[:count]
+    m2 = (s2 - s1 * s1 / p).reshape(-1)[:count]
+    s2 = s2.reshape(-1)[:count]
+    doubtful = np.flatnonzero(m2 <= ILL_CONDITIONED * s2)
+    if doubtful.size:
+        windows = sliding_window_view(x, p)[doubtful]
+        centred = windows - windows[:, :1]  # a flat window centres to exact zeros
+        centred -= centred.mean(axis=1, keepdims=True)
+        m2[doubtful] = np.einsum("ij,ij->i", centred, centred)
+    return mean, np.maximum(m2, 0.0)
+
+
+def stochastic(value: Array, highest: Array, lowest: Array) -> Array:
+    """``100 * (value - lowest) / (highest - lowest)``, 0 where the range is flat."""
+    spread = highest - lowest
+    is_flat = flat(spread, np.abs(highest) + np.abs(lowest))
+    return np.where(is_flat, 0.0, (value - lowest) / np.where(is_flat, 1.0, spread / 100.0))
+
+
+def rsi(x: Array, period: int) -> Array:
+    n = x.shape[0]
+    out = nan(n)
+    if n <= period:
+        return out
+    change = np.diff(x[: period + 1])
+    gain = math.fsum(np.maximum(change, 0.0).tolist()) / period
+    loss = math.fsum(np.maximum(-change, 0.0).tolist()) / period
+    decay = Decay((period - 1) / period, 1.0 / period)
+    total = gain + loss
+    out[period] = 100.0 * (gain / total) if total else 0.0
+    state = np.array([gain, loss])
+    for s, e in chunks(period + 1, n):
+        change = x[s:e] - x[s - 1 : e - 1]
+        terms = np.empty((2, e - s))
+        np.maximum(change, 0.0, out=terms[0])
+        np.maximum(-change, 0.0, out=terms[1])
+        gains, losses = smoothed = decay(terms, state)
+        state = smoothed[:, -1].copy()
+        totals = gains + losses
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s:e] = np.where(totals == 0.0, 0.0, 100.0 * (gains / totals))
+    return out
