@@ -182,3 +182,16 @@ class TestPublicNames:
             and (inspect.isclass(value) or inspect.isfunction(value))
         }
         assert public - set(tradehooks.__all__) == set()
+
+
+class TestPluginDirectory:
+    def test_every_builtin_plugin_and_shipped_distribution_is_listed(self):
+        """The directory page names every built-in plugin and every distribution under plugins/."""
+        from tradehooks._manager import BUILTIN_PLUGINS
+
+        text = (DOCS / "plugin-directory.md").read_text(encoding="utf-8")
+        for name in BUILTIN_PLUGINS:
+            assert f"| `{name}` |" in text, f"built-in plugin {name} is not in the plugin directory"
+        for folder in (ROOT / "plugins").iterdir():
+            if (folder / "pyproject.toml").exists():
+                assert f"`{folder.name}`" in text, f"{folder.name} is not in the plugin directory"

@@ -159,6 +159,7 @@ class TestObservers:
         names = [name for name, _ in recorder.calls]
         assert names[:2] == ["preset_applied", "engine_started"]
         assert names[-1] == "engine_stopping"
+        assert [c["reason"] for c in recorder.of("engine_stopping")] == ["stopped by host"]
         first_fill = names.index("fill_received")
         assert names[first_fill + 1] == "order_updated"
         assert recorder.calls[first_fill + 1][1]["order"].status.value == "filled"
