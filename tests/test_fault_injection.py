@@ -109,3 +109,21 @@ def test_kill_9_at_fifty_random_points_loses_and_duplicates_nothing(tmp_path: Pa
     fills, orders, entries = journal_state(journal_path)
     assert checked_orders == len(orders) and len(fills) > 0 and len(orders) > KILLS / 5
     print(f"\n{KILLS} kills, {len(orders)} orders and {len(fills)} fills checked, 0 anomalies")
+
+
+def test_a_second_signal_forces_the_exit_and_the_journal_stays_consistent(tmp_path: Path):
+    """SIGINT twice in a row: the process ends at once or gracefully, and its journal verifies."""
+    preset = tmp_path / "paper.toml"
+    preset.write_text(textwrap.dedent(PRESET))
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "tradehooks", "run", str(preset), "--no-watch"],
+                               stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) in (0, 130)
+    log.close()
+    journal_path = tmp_path / ".paper.toml.journal.sqlite"
+    assert verify(journal_path, currency="USDT", initial_cash=Decimal(1_000_000)) == []
+    balances, positions, cash, ledger = broker_and_ledger(preset)
+    assert balances["USDT"] == cash
