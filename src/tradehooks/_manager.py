@@ -134,14 +134,7 @@ class PluginManager:
                 plugin=name,
                 distribution=dist.metadata["Name"] if dist else None,
             )
-        try:
-            self.hook_manager.register(plugin, name=name)
-            self._check_unknown_hooks(plugin)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            if self.hook_manager.is_registered(plugin):
-                self.hook_manager.unregister(plugin)
-            raise PluginError(f"{where}: {exc}", plugin=name,
-                              distribution=dist.metadata["Name"] if dist else None) from None
+        self._register_checked(plugin, name, where, dist.metadata["Name"] if dist else None)
         hooks = tuple(sorted(caller.name for caller in self.hook_manager.get_hookcallers(plugin) or ()))
         self._infos[name] = PluginInfo(
             name=name,
@@ -167,16 +160,21 @@ class PluginManager:
                 f"(known hooks: {', '.join(known)})",
             )
 
+    def _register_checked(self, plugin: object, name: str, where: str, distribution: str | None) -> None:
+        """Register ``plugin`` under ``name`` and refuse unknown hooks; on any refusal nothing stays
+        registered and a :class:`PluginError` says ``where``."""
+        try:
+            self.hook_manager.register(plugin, name=name)
+            self._check_unknown_hooks(plugin)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.hook_manager.is_registered(plugin):
+                self.hook_manager.unregister(plugin)
+            raise PluginError(f"{where}: {exc}", plugin=name, distribution=distribution) from None
+
     def attach(self, component: object, name: str) -> None:
         """Register an engine's own observer object (from ``[[observers]]``) under ``name``; it is not
         listed among the plugins. Raises :class:`PluginError` if its hooks do not validate."""
-        try:
-            self.hook_manager.register(component, name=name)
-            self._check_unknown_hooks(component)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            if self.hook_manager.is_registered(component):
-                self.hook_manager.unregister(component)
-            raise PluginError(f"{name}: {exc}", plugin=name) from None
+        self._register_checked(component, name, name, None)
 
     def detach(self, component: object) -> None:
         if self.hook_manager.is_registered(component):
@@ -190,14 +188,11 @@ class PluginManager:
         if old is not None:
             self.hook_manager.unregister(old)
         try:
-            self.hook_manager.register(plugin, name=name)
-            self._check_unknown_hooks(plugin)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            if self.hook_manager.is_registered(plugin):
-                self.hook_manager.unregister(plugin)
+            self._register_checked(plugin, name, f"plugin {name!r}", info.distribution)
+        except PluginError:
             if old is not None:
                 self.hook_manager.register(old, name=name)
-            raise PluginError(f"plugin {name!r}: {exc}", plugin=name, distribution=info.distribution) from None
+            raise
         hooks = tuple(sorted(caller.name for caller in self.hook_manager.get_hookcallers(plugin) or ()))
         self._infos[name] = attrs.evolve(info, hooks=hooks)
 
