@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -31,12 +32,16 @@ __all__ = [
     "FLAT",
     "SOURCES",
     "BuiltinIndicator",
+    "FirstValueAtPeriod",
+    "SeriesIndicator",
     "TalibMean",
+    "WindowExtremes",
     "at_least",
     "greater_than_zero",
     "laps_between_recomputes",
     "one_of_sources",
     "optional_at_least",
+    "push_extremes",
     "source_index",
 ]
 
@@ -199,6 +204,97 @@ class BuiltinIndicator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r}, value={self.value!r})"
+
+
+class FirstValueAtPeriod:
+    """Mixin (list it before the base class) for an indicator whose first value is at index ``period``:
+    one bar more than its window, because it also needs the value before (a change, a true range, a
+    value ``period`` bars ago)."""
+
+    __slots__ = ()
+
+    warmup: ClassVar[str] = "period"
+
+    Params: ClassVar[type]
+
+    @classmethod
+    def lookback(cls, params: Any = None) -> int:
+        return int((cls.Params() if params is None else params).period)
+
+
+class SeriesIndicator(BuiltinIndicator):
+    """Base of a single-series indicator over ``period`` values: ``_period`` (the integer
+    ``params.period``) and ``_source`` (the index of ``params.source`` in a bar, see
+    :func:`source_index`), set once in ``__init__`` for ``update`` to read."""
+
+    __slots__ = ("_period", "_source")
+
+    _period: int
+    _source: int
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._period = self.params.period
+        self._source = source_index(self.params.source)
+
+
+class WindowExtremes(BuiltinIndicator):
+    """Base of an indicator that keeps the highest high and lowest low of its last ``_period`` bars in
+    monotonic deques (see :class:`~tradehooks.builtins.indicators.DonchianChannels`), pushed with
+    :func:`push_extremes`.
+
+    Class attributes:
+        window_parameter: the name of the parameter that sets the window's length.
+    """
+
+    __slots__ = ("_count", "_highs", "_index", "_lows", "_maxima", "_minima", "_period")
+
+    window_parameter: ClassVar[str] = "period"
+
+    _period: int
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        period: int = getattr(self.params, self.window_parameter)
+        self._period = period
+        self._highs = [math.nan] * period
+        self._lows = [math.nan] * period
+        self._index = 0
+        self._count = 0
+        self._maxima: deque[float] = deque()
+        self._minima: deque[float] = deque()
+
+
+def push_extremes(indicator: WindowExtremes, high: float, low: float) -> tuple[float, float] | None:
+    """Push ``high`` and ``low`` into ``indicator``'s window and return its highest and lowest, or
+    ``None`` until the window is full."""
+    i = indicator._index
+    highs = indicator._highs
+    lows = indicator._lows
+    leaving_high = highs[i]
+    leaving_low = lows[i]
+    highs[i] = high
+    lows[i] = low
+    maxima = indicator._maxima
+    while maxima and maxima[-1] < high:
+        maxima.pop()
+    maxima.append(high)
+    if maxima[0] == leaving_high:
+        maxima.popleft()
+    minima = indicator._minima
+    while minima and minima[-1] > low:
+        minima.pop()
+    minima.append(low)
+    if minima[0] == leaving_low:
+        minima.popleft()
+    i += 1
+    if i == indicator._period:
+        i = 0
+    indicator._index = i
+    if indicator._count < indicator._period - 1:
+        indicator._count += 1
+        return None
+    return maxima[0], minima[0]
 
 
 class TalibMean:

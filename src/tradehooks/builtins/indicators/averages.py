@@ -10,7 +10,7 @@ import attrs
 
 from tradehooks.model import Bar
 
-from ._base import BuiltinIndicator, at_least, laps_between_recomputes, one_of_sources, source_index
+from ._base import FirstValueAtPeriod, SeriesIndicator, at_least, laps_between_recomputes, one_of_sources
 
 __all__ = [
     "DoubleExponentialMovingAverage",
@@ -22,18 +22,26 @@ __all__ = [
 ]
 
 
-class SimpleMovingAverage(BuiltinIndicator):
+@attrs.frozen(kw_only=True)
+class _AverageParams:
+    """The parameters the SMA, EMA and WMA share (each ``Params`` documents them)."""
+
+    period: int = attrs.field(default=20, validator=at_least(1))
+    source: str = attrs.field(default="close", validator=one_of_sources)
+
+
+class SimpleMovingAverage(SeriesIndicator):
     """The mean of the last ``period`` values (TA-Lib ``SMA``): first value at index ``period - 1``.
 
     A running sum over a ring buffer, recomputed exactly every few thousand updates.
     """
 
-    __slots__ = ("_index", "_laps", "_period", "_source", "_total", "_window")
+    __slots__ = ("_index", "_laps", "_total", "_window")
 
     name: ClassVar[str] = "sma"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_AverageParams):
         """Parameters of :class:`SimpleMovingAverage`.
 
         Attributes:
@@ -41,13 +49,8 @@ class SimpleMovingAverage(BuiltinIndicator):
             source: the bar field to read.
         """
 
-        period: int = attrs.field(default=20, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
-
     def __init__(self, params: SimpleMovingAverage.Params | None = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
         self._window = [0.0] * self._period
         self._index = 0
         self._total = 0.0
@@ -76,16 +79,16 @@ class SimpleMovingAverage(BuiltinIndicator):
         return None
 
 
-class ExponentialMovingAverage(BuiltinIndicator):
+class ExponentialMovingAverage(SeriesIndicator):
     """TA-Lib's ``EMA``: seeded with the SMA of the first ``period`` values (first value at index
     ``period - 1``), then ``ema += (x - ema) * k`` with ``k = 2 / (period + 1)``."""
 
-    __slots__ = ("_count", "_k", "_period", "_source", "_total")
+    __slots__ = ("_count", "_k", "_total")
 
     name: ClassVar[str] = "ema"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_AverageParams):
         """Parameters of :class:`ExponentialMovingAverage`.
 
         Attributes:
@@ -93,13 +96,8 @@ class ExponentialMovingAverage(BuiltinIndicator):
             source: the bar field to read.
         """
 
-        period: int = attrs.field(default=20, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
-
     def __init__(self, params: ExponentialMovingAverage.Params | None = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
         self._k: float = 2.0 / (self._period + 1)
         self._count = 0
         self._total = 0.0
@@ -124,7 +122,7 @@ class ExponentialMovingAverage(BuiltinIndicator):
 _WMA_RECOMPUTE_EVERY = 64  # updates, at least: keeps the weighted sum within about 1e-14 relative
 
 
-class WeightedMovingAverage(BuiltinIndicator):
+class WeightedMovingAverage(SeriesIndicator):
     """TA-Lib's ``WMA``: the last ``period`` values weighted 1, 2, ..., ``period`` (newest heaviest),
     divided by ``period * (period + 1) / 2``; first value at index ``period - 1``.
 
@@ -135,12 +133,12 @@ class WeightedMovingAverage(BuiltinIndicator):
     amortised: at most once per lap).
     """
 
-    __slots__ = ("_count", "_divider", "_index", "_laps", "_period", "_source", "_total", "_weighted", "_window")
+    __slots__ = ("_count", "_divider", "_index", "_laps", "_total", "_weighted", "_window")
 
     name: ClassVar[str] = "wma"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_AverageParams):
         """Parameters of :class:`WeightedMovingAverage`.
 
         Attributes:
@@ -148,13 +146,8 @@ class WeightedMovingAverage(BuiltinIndicator):
             source: the bar field to read.
         """
 
-        period: int = attrs.field(default=20, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
-
     def __init__(self, params: WeightedMovingAverage.Params | None = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
         self._divider = float(self._period * (self._period + 1) // 2)
         self._window = [0.0] * self._period
         self._index = 0
@@ -194,18 +187,23 @@ class WeightedMovingAverage(BuiltinIndicator):
         return value
 
 
-class _ExponentialChain(BuiltinIndicator):
+class _ExponentialChain(SeriesIndicator):
     """``depth`` EMAs in a chain (each seeded with the SMA of the first ``period`` values it gets,
     TA-Lib's convention): the base of DEMA (``depth`` 2) and TEMA (``depth`` 3)."""
 
-    __slots__ = ("_counts", "_emas", "_k", "_period", "_source", "_totals")
+    __slots__ = ("_counts", "_emas", "_k", "_totals")
 
     depth: ClassVar[int]
 
+    @attrs.frozen(kw_only=True)
+    class _Params:
+        """The parameters DEMA and TEMA share (each ``Params`` documents them)."""
+
+        period: int = attrs.field(default=30, validator=at_least(1))
+        source: str = attrs.field(default="close", validator=one_of_sources)
+
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
         self._k: float = 2.0 / (self._period + 1)
         self._emas: list[float | None] = [None] * self.depth
         self._counts = [0] * self.depth
@@ -245,16 +243,13 @@ class DoubleExponentialMovingAverage(_ExponentialChain):
     depth: ClassVar[int] = 2
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_ExponentialChain._Params):
         """Parameters of :class:`DoubleExponentialMovingAverage`.
 
         Attributes:
             period: the span of both EMAs.
             source: the bar field to read.
         """
-
-        period: int = attrs.field(default=30, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
 
     def update(self, bar: Bar) -> float | None:
         ema1, ema2 = self._chain(bar[self._source])  # type: ignore[arg-type]  # a price or volume field
@@ -277,16 +272,13 @@ class TripleExponentialMovingAverage(_ExponentialChain):
     depth: ClassVar[int] = 3
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_ExponentialChain._Params):
         """Parameters of :class:`TripleExponentialMovingAverage`.
 
         Attributes:
             period: the span of the three EMAs.
             source: the bar field to read.
         """
-
-        period: int = attrs.field(default=30, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
 
     def update(self, bar: Bar) -> float | None:
         ema1, ema2, ema3 = self._chain(bar[self._source])  # type: ignore[arg-type]  # a price or volume field
@@ -302,7 +294,7 @@ _KAMA_SLOWEST = 2.0 / (30.0 + 1.0)  # TA-Lib's slow constant: an EMA of 30
 _KAMA_SPREAD = 2.0 / (2.0 + 1.0) - _KAMA_SLOWEST  # up to the fast constant: an EMA of 2
 
 
-class KaufmanAdaptiveMovingAverage(BuiltinIndicator):
+class KaufmanAdaptiveMovingAverage(FirstValueAtPeriod, SeriesIndicator):
     """TA-Lib's ``KAMA``: an EMA whose smoothing constant follows the market's efficiency.
 
     With ``change = x - x[period bars ago]`` and ``path`` the sum of the last ``period`` absolute
@@ -313,10 +305,9 @@ class KaufmanAdaptiveMovingAverage(BuiltinIndicator):
     operations: over a flat window its rounding residue decides the ratio, the same way as TA-Lib's.
     """
 
-    __slots__ = ("_changes", "_count", "_index", "_path", "_period", "_previous", "_source", "_values")
+    __slots__ = ("_changes", "_count", "_index", "_path", "_previous", "_values")
 
     name: ClassVar[str] = "kama"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -332,18 +323,12 @@ class KaufmanAdaptiveMovingAverage(BuiltinIndicator):
 
     def __init__(self, params: KaufmanAdaptiveMovingAverage.Params | None = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
         self._values = [0.0] * self._period  # the last period values; the slot to write holds x[t - period]
         self._changes = [0.0] * self._period  # the last period absolute changes, likewise
         self._index = 0
         self._count = 0
         self._path = 0.0
         self._previous = 0.0
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field

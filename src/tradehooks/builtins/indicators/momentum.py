@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from typing import Any, ClassVar
 
 import attrs
@@ -12,7 +10,18 @@ import attrs
 from tradehooks.exceptions import FieldError
 from tradehooks.model import Bar
 
-from ._base import FLAT, BuiltinIndicator, TalibMean, at_least, one_of_sources, source_index
+from ._base import (
+    FLAT,
+    BuiltinIndicator,
+    FirstValueAtPeriod,
+    SeriesIndicator,
+    TalibMean,
+    WindowExtremes,
+    at_least,
+    one_of_sources,
+    push_extremes,
+    source_index,
+)
 
 __all__ = [
     "CommodityChannelIndex",
@@ -26,7 +35,7 @@ __all__ = [
 ]
 
 
-class RelativeStrengthIndex(BuiltinIndicator):
+class RelativeStrengthIndex(FirstValueAtPeriod, BuiltinIndicator):
     """TA-Lib's ``RSI`` with Wilder smoothing, in [0, 100].
 
     The average gain and loss are seeded with the simple averages of the first ``period`` changes, so
@@ -39,7 +48,6 @@ class RelativeStrengthIndex(BuiltinIndicator):
     __slots__ = ("_count", "_gain", "_loss", "_period", "_period_less_one", "_previous", "_source")
 
     name: ClassVar[str] = "rsi"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -62,10 +70,6 @@ class RelativeStrengthIndex(BuiltinIndicator):
         self._gain = 0.0
         self._loss = 0.0
         self._count = 0
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
@@ -101,7 +105,7 @@ class RelativeStrengthIndex(BuiltinIndicator):
         return value
 
 
-class StochasticOscillator(BuiltinIndicator):
+class StochasticOscillator(WindowExtremes):
     """TA-Lib's ``STOCH`` with simple moving averages (its defaults).
 
     The fast %K is ``100 * (close - lowest low) / (highest high - lowest low)`` over the last
@@ -113,12 +117,12 @@ class StochasticOscillator(BuiltinIndicator):
         k, d: the slow %K and %D, ``None`` until warmed up.
     """
 
-    __slots__ = ("_count", "_d_mean", "_highs", "_index", "_k_mean", "_lows", "_maxima", "_minima",
-                 "_period", "d", "k")
+    __slots__ = ("_d_mean", "_k_mean", "d", "k")
 
     name: ClassVar[str] = "stoch"
     outputs: ClassVar[tuple[str, ...]] = ("k", "d")
     warmup: ClassVar[str] = "fastk_period + slowk_period + slowd_period - 3"
+    window_parameter: ClassVar[str] = "fastk_period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -139,13 +143,6 @@ class StochasticOscillator(BuiltinIndicator):
 
     def __init__(self, params: StochasticOscillator.Params | None = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.fastk_period
-        self._highs = [math.nan] * self._period
-        self._lows = [math.nan] * self._period
-        self._index = 0
-        self._count = 0
-        self._maxima: deque[float] = deque()
-        self._minima: deque[float] = deque()
         self._k_mean = TalibMean(self.params.slowk_period)
         self._d_mean = TalibMean(self.params.slowd_period)
         self.k = self.d = None
@@ -157,7 +154,7 @@ class StochasticOscillator(BuiltinIndicator):
 
     def update(self, bar: Bar) -> float | None:
         _, _, _, high, low, close, _ = bar
-        extremes = _push_extremes(self, high, low)
+        extremes = push_extremes(self, high, low)
         if extremes is None:
             return None
         highest, lowest = extremes
@@ -178,39 +175,7 @@ class StochasticOscillator(BuiltinIndicator):
         return k
 
 
-def _push_extremes(indicator: Any, high: float, low: float) -> tuple[float, float] | None:
-    """Push ``high`` and ``low`` into ``indicator``'s monotonic deques (see :class:`DonchianChannels`)
-    and return the window's highest and lowest, or ``None`` until the window is full."""
-    i = indicator._index
-    highs = indicator._highs
-    lows = indicator._lows
-    leaving_high = highs[i]
-    leaving_low = lows[i]
-    highs[i] = high
-    lows[i] = low
-    maxima = indicator._maxima
-    while maxima and maxima[-1] < high:
-        maxima.pop()
-    maxima.append(high)
-    if maxima[0] == leaving_high:
-        maxima.popleft()
-    minima = indicator._minima
-    while minima and minima[-1] > low:
-        minima.pop()
-    minima.append(low)
-    if minima[0] == leaving_low:
-        minima.popleft()
-    i += 1
-    if i == indicator._period:
-        i = 0
-    indicator._index = i
-    if indicator._count < indicator._period - 1:
-        indicator._count += 1
-        return None
-    return maxima[0], minima[0]
-
-
-class StochasticRelativeStrengthIndex(BuiltinIndicator):
+class StochasticRelativeStrengthIndex(WindowExtremes):
     """TA-Lib's ``STOCHRSI``: TA-Lib's fast Stochastic (``STOCHF``, SMA %D) applied to the RSI.
 
     ``k = 100 * (rsi - lowest rsi) / (highest rsi - lowest rsi)`` over the last ``fastk_period`` RSI
@@ -221,12 +186,12 @@ class StochasticRelativeStrengthIndex(BuiltinIndicator):
         k, d: the stochastic of the RSI and its SMA, ``None`` until warmed up.
     """
 
-    __slots__ = ("_count", "_d_mean", "_highs", "_index", "_lows", "_maxima", "_minima", "_period", "_rsi",
-                 "d", "k")
+    __slots__ = ("_d_mean", "_rsi", "d", "k")
 
     name: ClassVar[str] = "stochrsi"
     outputs: ClassVar[tuple[str, ...]] = ("k", "d")
     warmup: ClassVar[str] = "period + fastk_period + fastd_period - 2"
+    window_parameter: ClassVar[str] = "fastk_period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -251,13 +216,6 @@ class StochasticRelativeStrengthIndex(BuiltinIndicator):
         super().__init__(params)
         p = self.params
         self._rsi = RelativeStrengthIndex(RelativeStrengthIndex.Params(period=p.period, source=p.source))
-        self._period: int = p.fastk_period
-        self._highs = [math.nan] * self._period
-        self._lows = [math.nan] * self._period
-        self._index = 0
-        self._count = 0
-        self._maxima: deque[float] = deque()
-        self._minima: deque[float] = deque()
         self._d_mean = TalibMean(p.fastd_period)
         self.k = self.d = None
 
@@ -270,7 +228,7 @@ class StochasticRelativeStrengthIndex(BuiltinIndicator):
         rsi = self._rsi.update(bar)
         if rsi is None:
             return None
-        extremes = _push_extremes(self, rsi, rsi)
+        extremes = push_extremes(self, rsi, rsi)
         if extremes is None:
             return None
         highest, lowest = extremes
@@ -391,38 +349,43 @@ class MovingAverageConvergenceDivergence(BuiltinIndicator):
         return macd
 
 
-class RateOfChange(BuiltinIndicator):
+class _Lagged(FirstValueAtPeriod, SeriesIndicator):
+    """The base of ROC and MOM, which compare each value with the one ``period`` bars before it: a ring
+    buffer of the last ``period`` values, the oldest of which is the one to compare with. Each
+    subclass writes its own ``update`` (the hot path), differing in the last line only."""
+
+    __slots__ = ("_count", "_index", "_window")
+
+    @attrs.frozen(kw_only=True)
+    class _Params:
+        """The parameters ROC and MOM share (each ``Params`` documents them)."""
+
+        period: int = attrs.field(default=10, validator=at_least(1))
+        source: str = attrs.field(default="close", validator=one_of_sources)
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._window = [0.0] * self._period
+        self._index = 0
+        self._count = 0
+
+
+class RateOfChange(_Lagged):
     """TA-Lib's ``ROC``: ``100 * (x / x[period bars ago] - 1)``, 0 when the old value is 0; first value
     at index ``period``."""
 
-    __slots__ = ("_count", "_index", "_period", "_source", "_window")
+    __slots__ = ()
 
     name: ClassVar[str] = "roc"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_Lagged._Params):
         """Parameters of :class:`RateOfChange`.
 
         Attributes:
             period: how many bars back to compare with.
             source: the bar field to read.
         """
-
-        period: int = attrs.field(default=10, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
-
-    def __init__(self, params: RateOfChange.Params | None = None) -> None:
-        super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
-        self._window = [0.0] * self._period
-        self._index = 0
-        self._count = 0
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
@@ -444,37 +407,21 @@ class RateOfChange(BuiltinIndicator):
         return value
 
 
-class Momentum(BuiltinIndicator):
+class Momentum(_Lagged):
     """TA-Lib's ``MOM``: ``x - x[period bars ago]``; first value at index ``period``."""
 
-    __slots__ = ("_count", "_index", "_period", "_source", "_window")
+    __slots__ = ()
 
     name: ClassVar[str] = "mom"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_Lagged._Params):
         """Parameters of :class:`Momentum`.
 
         Attributes:
             period: how many bars back to compare with.
             source: the bar field to read.
         """
-
-        period: int = attrs.field(default=10, validator=at_least(1))
-        source: str = attrs.field(default="close", validator=one_of_sources)
-
-    def __init__(self, params: Momentum.Params | None = None) -> None:
-        super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
-        self._window = [0.0] * self._period
-        self._index = 0
-        self._count = 0
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         x: float = bar[self._source]  # type: ignore[assignment]  # a price or volume field
@@ -552,12 +499,12 @@ class CommodityChannelIndex(BuiltinIndicator):
         return value
 
 
-class WilliamsPercentRange(BuiltinIndicator):
+class WilliamsPercentRange(WindowExtremes):
     """TA-Lib's ``WILLR``: ``-100 * (highest high - close) / (highest high - lowest low)`` over the
     last ``period`` bars, in [-100, 0] (0 when the range is zero); first value at index
     ``period - 1``."""
 
-    __slots__ = ("_count", "_highs", "_index", "_lows", "_maxima", "_minima", "_period")
+    __slots__ = ()
 
     name: ClassVar[str] = "willr"
 
@@ -571,19 +518,9 @@ class WilliamsPercentRange(BuiltinIndicator):
 
         period: int = attrs.field(default=14, validator=at_least(2))
 
-    def __init__(self, params: WilliamsPercentRange.Params | None = None) -> None:
-        super().__init__(params)
-        self._period: int = self.params.period
-        self._highs = [math.nan] * self._period
-        self._lows = [math.nan] * self._period
-        self._index = 0
-        self._count = 0
-        self._maxima: deque[float] = deque()
-        self._minima: deque[float] = deque()
-
     def update(self, bar: Bar) -> float | None:
         _, _, _, high, low, close, _ = bar
-        extremes = _push_extremes(self, high, low)
+        extremes = push_extremes(self, high, low)
         if extremes is None:
             return None
         highest, lowest = extremes

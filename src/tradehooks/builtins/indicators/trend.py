@@ -3,7 +3,6 @@ Aroon (``aroon``)."""
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any, ClassVar
 
@@ -11,12 +10,12 @@ import attrs
 
 from tradehooks.model import Bar
 
-from ._base import BuiltinIndicator, at_least
+from ._base import BuiltinIndicator, FirstValueAtPeriod, WindowExtremes, at_least
 
 __all__ = ["Aroon", "AverageDirectionalIndex", "DonchianChannels"]
 
 
-class DonchianChannels(BuiltinIndicator):
+class DonchianChannels(WindowExtremes):
     """The highest high and lowest low of the last ``period`` bars (TA-Lib's ``MAX(high)`` and
     ``MIN(low)``) and their midpoint; first values at index ``period - 1``. ``value`` is the middle.
 
@@ -29,7 +28,7 @@ class DonchianChannels(BuiltinIndicator):
         upper, middle, lower: the channel, ``None`` until warmed up.
     """
 
-    __slots__ = ("_highs", "_index", "_lows", "_maxima", "_minima", "_period", "lower", "middle", "upper")
+    __slots__ = ("lower", "middle", "upper")
 
     name: ClassVar[str] = "donchian"
     outputs: ClassVar[tuple[str, ...]] = ("upper", "middle", "lower")
@@ -50,15 +49,10 @@ class DonchianChannels(BuiltinIndicator):
 
     def __init__(self, params: DonchianChannels.Params | None = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._highs = [math.nan] * self._period
-        self._lows = [math.nan] * self._period
-        self._index = 0
-        self._maxima: deque[float] = deque()
-        self._minima: deque[float] = deque()
         self.upper = self.middle = self.lower = None
 
     def update(self, bar: Bar) -> float | None:
+        # push_extremes inlined: a call and a tuple would cost about 13% here
         _, _, _, high, low, _, _ = bar
         i = self._index
         highs = self._highs
@@ -215,7 +209,7 @@ class AverageDirectionalIndex(BuiltinIndicator):
         return adx
 
 
-class Aroon(BuiltinIndicator):
+class Aroon(FirstValueAtPeriod, BuiltinIndicator):
     """TA-Lib's ``AROON`` and ``AROONOSC``: over the last ``period + 1`` bars,
     ``up = 100 / period * (period - bars since the highest high)`` and ``down`` likewise with the
     lowest low (the most recent one when several bars tie); ``value`` is the oscillator
@@ -231,7 +225,6 @@ class Aroon(BuiltinIndicator):
 
     name: ClassVar[str] = "aroon"
     outputs: ClassVar[tuple[str, ...]] = ("up", "down")
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -257,10 +250,6 @@ class Aroon(BuiltinIndicator):
         self._minima: deque[int] = deque()
         self._count = 0
         self.up = self.down = None
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         _, _, _, high, low, _, _ = bar

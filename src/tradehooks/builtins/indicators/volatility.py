@@ -13,10 +13,11 @@ from tradehooks.model import Bar
 
 from ._base import (
     BuiltinIndicator,
+    FirstValueAtPeriod,
+    SeriesIndicator,
     at_least,
     greater_than_zero,
     one_of_sources,
-    source_index,
 )
 
 __all__ = [
@@ -29,7 +30,14 @@ __all__ = [
 ]
 
 
-class AverageTrueRange(BuiltinIndicator):
+@attrs.frozen(kw_only=True)
+class _AtrParams:
+    """The parameters the ATR and NATR share (each ``Params`` documents them)."""
+
+    period: int = attrs.field(default=14, validator=at_least(1))
+
+
+class AverageTrueRange(FirstValueAtPeriod, BuiltinIndicator):
     """TA-Lib's ``ATR``: the Wilder-smoothed true range.
 
     The true range needs the previous close, so it starts at the second bar; the first value, at index
@@ -40,17 +48,14 @@ class AverageTrueRange(BuiltinIndicator):
     __slots__ = ("_count", "_period", "_period_less_one", "_previous_close", "_total")
 
     name: ClassVar[str] = "atr"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_AtrParams):
         """Parameters of :class:`AverageTrueRange`.
 
         Attributes:
             period: the Wilder smoothing period.
         """
-
-        period: int = attrs.field(default=14, validator=at_least(1))
 
     def __init__(self, params: AverageTrueRange.Params | None = None) -> None:
         super().__init__(params)
@@ -59,10 +64,6 @@ class AverageTrueRange(BuiltinIndicator):
         self._previous_close = math.nan
         self._count = 0
         self._total = 0.0
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         _, _, _, high, low, close, _ = bar
@@ -97,7 +98,7 @@ _PRECISION_BUDGET = 1e4
 current ``m2``: the relative error of the variance stays under about ``5e-16 * _PRECISION_BUDGET``."""
 
 
-class _RollingMoments(BuiltinIndicator):
+class _RollingMoments(SeriesIndicator):
     """The running sums ``s1 = sum(d)`` and ``s2 = sum(d * d)`` of the deviations ``d = x - shift`` of the
     last ``period`` values from a ``shift`` near their mean, which give the mean (``shift + s1 / n``)
     and the sum of squared deviations from it (``m2 = s2 - s1 * s1 / n``) in O(1).
@@ -113,12 +114,10 @@ class _RollingMoments(BuiltinIndicator):
     infinite so the first full window is recomputed exactly.
     """
 
-    __slots__ = ("_index", "_period", "_s1", "_s2", "_shift", "_source", "_spent", "_window")
+    __slots__ = ("_index", "_s1", "_s2", "_shift", "_spent", "_window")
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
-        self._period: int = self.params.period
-        self._source = source_index(self.params.source)
         self._window = [0.0] * self._period
         self._index = 0
         self._shift = 0.0
@@ -262,7 +261,7 @@ class BollingerBands(_RollingMoments):
         return mean
 
 
-class NormalizedAverageTrueRange(BuiltinIndicator):
+class NormalizedAverageTrueRange(FirstValueAtPeriod, BuiltinIndicator):
     """TA-Lib's ``NATR``: the ATR as a percentage of the close, ``100 * atr / close``; first value at
     index ``period``.
 
@@ -273,25 +272,18 @@ class NormalizedAverageTrueRange(BuiltinIndicator):
     __slots__ = ("_atr",)
 
     name: ClassVar[str] = "natr"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
-    class Params:
+    class Params(_AtrParams):
         """Parameters of :class:`NormalizedAverageTrueRange`.
 
         Attributes:
             period: the Wilder smoothing period.
         """
 
-        period: int = attrs.field(default=14, validator=at_least(1))
-
     def __init__(self, params: NormalizedAverageTrueRange.Params | None = None) -> None:
         super().__init__(params)
         self._atr = AverageTrueRange(AverageTrueRange.Params(period=self.params.period))
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         atr = self._atr.update(bar)
@@ -343,7 +335,7 @@ class TrueRange(BuiltinIndicator):
         return true_range
 
 
-class KeltnerChannels(BuiltinIndicator):
+class KeltnerChannels(FirstValueAtPeriod, BuiltinIndicator):
     """Keltner channels (TA-Lib has none): ``middle`` is the EMA of the close over ``period`` bars
     (SMA-seeded, TA-Lib's ``EMA``), ``upper``/``lower`` are ``multiplier`` ATRs of ``period`` bars
     (TA-Lib's Wilder ``ATR``) above/below it. The ATR needs one bar more than the EMA, so the channel
@@ -357,7 +349,6 @@ class KeltnerChannels(BuiltinIndicator):
 
     name: ClassVar[str] = "keltner"
     outputs: ClassVar[tuple[str, ...]] = ("upper", "middle", "lower")
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -385,10 +376,6 @@ class KeltnerChannels(BuiltinIndicator):
         self._count = 0
         self._total = 0.0
         self.upper = self.middle = self.lower = None
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         close = bar[5]

@@ -10,7 +10,14 @@ import attrs
 
 from tradehooks.model import NS_PER_SECOND, Bar
 
-from ._base import BuiltinIndicator, at_least, one_of_sources, optional_at_least, source_index
+from ._base import (
+    BuiltinIndicator,
+    FirstValueAtPeriod,
+    at_least,
+    one_of_sources,
+    optional_at_least,
+    source_index,
+)
 
 __all__ = ["MoneyFlowIndex", "OnBalanceVolume", "VolumeWeightedAveragePrice"]
 
@@ -163,7 +170,7 @@ class VolumeWeightedAveragePrice(BuiltinIndicator):
         return sum_pv, sum_v
 
 
-class MoneyFlowIndex(BuiltinIndicator):
+class MoneyFlowIndex(FirstValueAtPeriod, BuiltinIndicator):
     """TA-Lib's ``MFI``: the RSI of money flow. A bar's money flow is ``typical * volume`` with
     ``typical = (high + low + close) / 3``; it is positive when the typical price rose from the
     previous bar, negative when it fell, and neither when it did not move (within 1e-14 of the two
@@ -179,7 +186,6 @@ class MoneyFlowIndex(BuiltinIndicator):
                  "_positives", "_previous")
 
     name: ClassVar[str] = "mfi"
-    warmup: ClassVar[str] = "period"
 
     @attrs.frozen(kw_only=True)
     class Params:
@@ -201,10 +207,6 @@ class MoneyFlowIndex(BuiltinIndicator):
         self._empty_run = 0
         self._positive = self._negative = 0.0
         self._previous = 0.0
-
-    @classmethod
-    def lookback(cls, params: Any = None) -> int:
-        return int((cls.Params() if params is None else params).period)
 
     def update(self, bar: Bar) -> float | None:
         _, _, _, high, low, close, volume = bar
