@@ -14,8 +14,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml plugins/tradehooks-examples/pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,docs]' -e plugins/tradehooks-examples
+$(STAMP): $(BIN)/python pyproject.toml plugins/tradehooks-examples/pyproject.toml plugins/tradehooks-bybit/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' -e plugins/tradehooks-examples -e 'plugins/tradehooks-bybit[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
