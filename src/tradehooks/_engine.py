@@ -192,6 +192,9 @@ class Engine:
         if hasattr(self.broker, "set_initial_cash"):
             self.broker.set_initial_cash(preset.engine.currency, preset.engine.initial_cash)
         self._broker_on_bar = getattr(self.broker, "on_bar", None)
+        use_order_books = getattr(self.broker, "use_order_books", None)
+        if use_order_books is not None and hasattr(self.source, "order_book"):
+            use_order_books(self.source)
         self.router = OrderRouter(
             broker=self.broker, portfolio=self.portfolio, instruments=self.instruments,
             risk_rules=build.risk_rules(preset.risk), clock=self.clock, log=self.log,

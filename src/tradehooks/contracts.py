@@ -21,7 +21,7 @@ The per-event path calls these methods directly; pluggy is used only to collect 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -40,6 +40,7 @@ __all__ = [
     "ComponentContext",
     "DataSource",
     "Indicator",
+    "OrderBookView",
     "PortfolioView",
     "RiskDecision",
     "RiskRule",
@@ -99,12 +100,75 @@ class ComponentContext:
 
 
 @runtime_checkable
+class OrderBookView(Protocol):
+    """An L2 order book of one instrument, read only: what a data source shows of the book it keeps.
+
+    Levels are ``(price, size)`` pairs of :class:`~decimal.Decimal`, best first (bids from the highest
+    price down, asks from the lowest up), with sizes > 0; prices are on the instrument's tick. The view
+    is live: it shows the book as of the last update applied (at ``ts``), so a reader copies what it
+    wants to keep. A data source hands one out only while the book is synced (a snapshot was applied
+    and no update was missed since).
+
+    Attributes:
+        instrument_id: the instrument of the book.
+        ts: the time of the last update applied, in ns since the epoch (the exchange's time when it
+            gives one).
+    """
+
+    instrument_id: InstrumentId
+    ts: int
+
+    def bids(self, depth: int | None = None) -> Sequence[tuple[Decimal, Decimal]]:
+        """The bid levels, best (highest) first; at most ``depth`` of them (``None``: all)."""
+        ...
+
+    def asks(self, depth: int | None = None) -> Sequence[tuple[Decimal, Decimal]]:
+        """The ask levels, best (lowest) first; at most ``depth`` of them (``None``: all)."""
+        ...
+
+
+@runtime_checkable
 class DataSource(Protocol):
     """Produces the bars of the preset's instruments, in time order.
 
     The engine checks every bar (prices, range, volume, time order) and applies ``[data] quality``;
     a source that validates every bar itself may set ``validated: ClassVar[bool] = True`` to spare the
     engine the per-bar check (time order is checked anyway).
+
+    Optional capabilities (found with ``getattr``; a source has all of a group or none):
+
+    * Order books, for a source that keeps L2 books (paper trading fills against them):
+
+      - ``order_book(instrument_id: InstrumentId) -> OrderBookView | None``: the book of
+        ``instrument_id``, or ``None`` while it is not synced (before the first snapshot, after a gap
+        in the updates until the next snapshot) or not kept. Cheap: called for every order.
+      - ``add_book_listener(callback: Callable[[OrderBookView], None]) -> None``: call ``callback``
+        with the book after each update is fully applied (never mid-update, never for an unsynced
+        book), on the engine's event loop (from the task that runs ``stream()``, or a task in the
+        same loop), never from another thread. Several listeners may be added; each is called once
+        per update, in the order added. A listener must not be called re-entrantly (not from inside
+        another listener call).
+
+      The engine hands the source to the broker's ``use_order_books`` once after building.
+
+    * History download, for ``tradehooks data download``:
+
+      - ``download(instrument_id: InstrumentId, start: int, end: int) -> AsyncIterator[Sequence[Bar]]``:
+        the bars of ``instrument_id`` with ``start <= ts < end`` (ns, bar open times), in pages,
+        oldest first: each page in time order and after the previous one, no duplicates. An async
+        generator; the command may stop iterating at any page (Ctrl-C), so keep no state across
+        calls. The bars' ``instrument_id`` is ``instrument_id``. The source is built with the
+        ``[data.params]`` given on the command line and the instrument given by ``--symbol``
+        (``ctx.instruments``); ``stream()`` is not called.
+
+    Example of a source with books::
+
+        def order_book(self, instrument_id: InstrumentId) -> OrderBookView | None:
+            book = self._books.get(instrument_id)
+            return book if book is not None and book.synced else None
+
+        def add_book_listener(self, callback: Callable[[OrderBookView], None]) -> None:
+            self._listeners.append(callback)
     """
 
     name: ClassVar[str]
@@ -281,6 +345,20 @@ class Broker(Protocol):
     outcome through :class:`BrokerEvents`. Submission must be idempotent by ``client_order_id``.
     A simulated broker may also define ``on_bar(bar)``; the engine then calls it with every bar
     **before** signals see that bar, so orders placed on one bar fill on the next one at the earliest.
+
+    Optional capabilities (found with ``getattr``):
+
+    * ``set_initial_cash(currency, amount)``: the preset's starting cash, before ``connect``.
+    * ``restore(orders, fills)``: rebuild the broker's own state from the journal, before ``connect``.
+    * ``reconcile(open_orders)`` (async): after ``connect`` when the journal held anything, compare
+      the journaled open orders with the venue's.
+    * ``settle()``: fill what the final flatten ordered (a simulated broker) before ``close``.
+    * ``use_order_books(source: DataSource) -> None``: the engine calls it once after building both,
+      when the data source has ``order_book`` (and again with the new ones whenever it rebuilds the
+      broker or the source). A simulated broker keeps ``source`` to read
+      ``source.order_book(instrument_id)`` when it matches orders, and may register a listener with
+      ``source.add_book_listener`` to match resting orders on every book update. The engine has not
+      started yet: do no I/O here.
     """
 
     name: ClassVar[str]
