@@ -148,3 +148,60 @@ def test_a_recoverable_broker_error_only_rejects_that_order():
     engine, _ = run(preset("flaky", "exploding"), parts, recorder)
     assert not engine.killed and engine.broker.submitted > 10
     assert sum(o.status is OrderStatus.REJECTED for o in engine.orders.values()) == 1
+
+
+class Reporting:
+    """A broker that reports a failure of its own (not raised from a request) on its tenth bar."""
+
+    __name__ = "reporting"
+
+    def __init__(self, recoverable: bool) -> None:
+        self.recoverable = recoverable
+
+    @hookimpl
+    def register_brokers(self) -> list[type]:
+        plugin = self
+
+        class ReportingBroker(PaperBroker):
+            name = "reporting"
+
+            @attrs.frozen(kw_only=True)
+            class Params:
+                pass
+
+            def __init__(self, params: Any, ctx: Any) -> None:
+                super().__init__(None, ctx)
+                self.bars = 0
+
+            def on_bar(self, bar: Any) -> None:
+                self.bars += 1
+                if self.bars == 10:
+                    self._sink().error(BrokerError("queued order refused: bad key", recoverable=plugin.recoverable))
+                super().on_bar(bar)
+
+        return [ReportingBroker]
+
+
+def test_a_broker_error_reported_later_throws_the_kill_switch_unless_recoverable():
+    """events.error(exception): reported to observers and streams; an unrecoverable one kills, without
+    flattening, and a recoverable one leaves trading on."""
+    for recoverable in (False, True):
+        parts, recorder = Parts(), RecordingObserver()
+
+        async def main(recoverable: bool = recoverable) -> Any:
+            plugins = [parts, Reporting(recoverable), recorder]
+            async with Engine(preset("flaky", "reporting"), plugins=plugins, autoload_plugins=False) as engine:
+                stream = engine.events(bars=False, maxsize=100_000)
+                await engine.run()
+            return engine, [e async for e in stream]
+
+        engine, events = anyio.run(main)
+        errors = [e for e in events if isinstance(e, ErrorOccurred)]
+        assert [e.where for e in errors if isinstance(e.exception, BrokerError)] == ["broker reporting"]
+        assert [str(c["exception"]) for c in recorder.of("error") if c["where"] == "broker reporting"] == [
+            "queued order refused: bad key"
+        ]
+        assert engine.killed is (not recoverable)
+        if not recoverable:
+            assert [c["rule"] for c in recorder.of("risk_tripped")] == ["broker"]
+            assert engine.portfolio.position("BTCUSDT") != 0  # held, not flattened

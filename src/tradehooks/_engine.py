@@ -418,12 +418,13 @@ class Engine:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
-    def _broker_failed(self, order: Order, exc: Exception) -> None:
-        """The broker raised instead of taking an order. One that says it may be retried
-        (``BrokerError(..., recoverable=True)``) only rejects that order; anything else throws the kill
-        switch, since the broker's state is no longer known."""
+    def _broker_failed(self, order: Order | None, exc: Exception) -> None:
+        """The broker raised instead of taking an order (or reported a failure of its own through
+        :meth:`error`). One that says it may be retried (``BrokerError(..., recoverable=True)``) only
+        rejects that order; anything else throws the kill switch, since the broker's state is no longer
+        known."""
         where = f"broker {self.preset.broker.name}"
-        self.log.error("broker.failed", where=where, client_order_id=order.client_order_id,
+        self.log.error("broker.failed", where=where, client_order_id=order.client_order_id if order else None,
                        error=f"{type(exc).__name__}: {exc}")
         self._notify("error", where=where, exception=exc)
         self._emit(ErrorOccurred, where=where, exception=exc)
@@ -431,6 +432,13 @@ class Engine:
             self.log.warning("kill_switch.tripped", rule="broker", reason=str(exc))
             self._risk_tripped("broker", f"unrecoverable broker error: {exc}", "kill", order)
             self.router.kill(flatten=False)
+
+    def error(self, exception: Exception) -> None:
+        """A broker reports a failure found in its own tasks, after ``submit`` returned (an
+        authentication error on a queued request, an order it cannot account for): it is logged and
+        reported to observers and event streams; one that is not ``recoverable`` throws the kill switch
+        (without flattening)."""
+        self._broker_failed(None, exception)
 
     def _on_target(self, pipe: Pipeline, target: Target | float, bar: Bar) -> None:
         if isinstance(target, Target):

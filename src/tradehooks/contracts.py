@@ -336,6 +336,14 @@ class BrokerEvents(Protocol):
         """An order (partly) filled. Report the fill **before** the order update that says filled."""
         ...
 
+    def error(self, exception: Exception) -> None:
+        """A failure the broker found in its own tasks, after the request that caused it returned (an
+        authentication error on a queued request, an order it cannot account for). The engine logs it
+        and reports it to observers and event streams; an exception that is not ``recoverable`` (see
+        :class:`~tradehooks.exceptions.BrokerError`) throws the kill switch, without flattening.
+        Brokers written before this method existed find it with ``getattr(events, "error", None)``."""
+        ...
+
 
 @runtime_checkable
 class Broker(Protocol):
