@@ -15,18 +15,25 @@ stop-limit at S, L        triggers like a stop, then is a limit at L; triggered 
 
 Taker prices are rounded to the tick in the trader's disfavour (a buy up, a sell down). IOC and FOK
 orders live for one bar; DAY orders expire on the first bar of a later UTC day.
+
+In paper and live mode, when the data source keeps L2 order books (see :meth:`PaperBroker.use_order_books`),
+market and limit orders of an instrument whose book is synced fill against the book instead: a market
+order (or the marketable part of a limit) walks the opposite side's levels when it is submitted, one
+taker fill per level; a resting limit fills as a maker, at its price, when an update brings the
+opposite best to it, up to the size at the crossing levels. Stop and stop-limit orders trigger and
+fill on bars as above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import attrs
 
 from tradehooks import hookimpl
-from tradehooks.contracts import BrokerEvents, ComponentContext
+from tradehooks.contracts import BrokerEvents, ComponentContext, DataSource, OrderBookView
 from tradehooks.exceptions import FieldError, EngineStateError, InvalidOrderError
 from tradehooks.model import (
     NS_PER_SECOND,
@@ -47,6 +54,7 @@ from tradehooks.model import (
 __all__ = ["PaperBroker", "register_brokers"]
 
 _NS_PER_DAY = 86_400 * NS_PER_SECOND
+_BOOK_TYPES = (OrderType.MARKET, OrderType.LIMIT)  # the order types that fill against a book
 _BPS = Decimal(10_000)
 
 
@@ -82,6 +90,7 @@ class _Working:
     day: int  # the UTC day number (ns // one day) the order was submitted on, for DAY orders
     triggered: bool = False  # a stop or stop-limit whose trigger was hit
     notional: Decimal = ZERO  # sum of price * quantity of its fills, for the exact VWAP
+    met_book: bool = False  # had its first matching against an order book (as a taker)
 
 
 def _number(text: str, prefix: str) -> int:
@@ -110,6 +119,8 @@ class PaperBroker:
             slippage_bps: basis points added to a taker buy's price (subtracted from a sell's).
             max_volume_fraction: at most this fraction of a bar's volume fills per bar (``None``: no cap).
             balances: starting cash per currency; ``None`` takes it from the engine.
+            use_order_book: in paper and live mode, fill market and limit orders against the data
+                source's L2 order book when it has a synced one for the instrument (else on bars).
         """
 
         taker_fee: Decimal = attrs.field(default=Decimal("0.001"), converter=to_decimal, validator=_fee_rate)
@@ -119,6 +130,7 @@ class PaperBroker:
             default=None, converter=attrs.converters.optional(to_decimal), validator=_fraction
         )
         balances: dict[str, Decimal] | None = attrs.field(default=None, converter=_to_balances)
+        use_order_book: bool = True
 
     def __init__(self, params: PaperBroker.Params | None, ctx: ComponentContext) -> None:
         self._params = params if params is not None else PaperBroker.Params()
@@ -132,6 +144,11 @@ class PaperBroker:
         self._last_ts: int | None = None
         self._trades = 0
         self._accepted = 0
+        # The data source's ``order_book`` once :meth:`use_order_books` accepted it (paper and live).
+        self._book_of: Callable[[InstrumentId], OrderBookView | None] | None = None
+        # Per instrument: the book's ts and the size our fills took from each (side, price) level since
+        # the book last changed, so one book state's liquidity is not used twice.
+        self._used: dict[InstrumentId, tuple[int, dict[tuple[bool, Decimal], Decimal]]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -168,6 +185,28 @@ class PaperBroker:
                 work = _Working(resting, None, (order.ts_created or 0) // _NS_PER_DAY)
                 work.notional = (order.avg_fill_price or ZERO) * order.filled_quantity
                 self._open[order.client_order_id] = work
+
+    def use_order_books(self, source: DataSource) -> None:
+        """Fill against ``source``'s L2 order books (the engine calls this once after building, when
+        the source has ``order_book``).
+
+        Ignored in a backtest (bars are the only market there) and with ``use_order_book = false``.
+        Otherwise, from now on, a market or limit order of an instrument whose book is synced and not
+        empty is matched against the book: when it is submitted (or amended), and on every book update
+        the source reports through ``add_book_listener``. Without a synced book it fills on bars.
+        """
+        if self._ctx.mode == "backtest" or not self._params.use_order_book:
+            self._ctx.log.debug("paper broker: order books not used", mode=self._ctx.mode,
+                                use_order_book=self._params.use_order_book)
+            return
+        order_book = getattr(source, "order_book", None)
+        if order_book is None:
+            return
+        self._book_of = order_book
+        self._used.clear()
+        add_listener = getattr(source, "add_book_listener", None)
+        if add_listener is not None:
+            add_listener(self._on_book)
 
     async def connect(self, events: BrokerEvents) -> None:
         """Start reporting order updates and fills to ``events``."""
@@ -213,8 +252,12 @@ class PaperBroker:
         submitted_at = order.ts_created or (
             self._last_ts + self._ctx.timeframe if self._last_ts is not None else now
         )
-        self._open[order.client_order_id] = _Working(accepted, self._last_ts, submitted_at // _NS_PER_DAY)
+        work = self._open[order.client_order_id] = _Working(accepted, self._last_ts, submitted_at // _NS_PER_DAY)
         events.order_updated(accepted)
+        if self._book_of is not None and order.type in _BOOK_TYPES:
+            book = self._book(order.instrument_id)
+            if book is not None and self._open.get(order.client_order_id) is work:
+                self._arrive(work, self._ctx.instruments[order.instrument_id], book, now)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel an open order; an unknown or closed id is ignored."""
@@ -269,6 +312,11 @@ class PaperBroker:
         work.order = amended
         work.after_ts = self._last_ts
         events.order_updated(amended)
+        if self._book_of is not None and amended.type in _BOOK_TYPES and self._open.get(client_order_id) is work:
+            book = self._book(amended.instrument_id)
+            if book is not None:  # an amended order meets the book again: a new price may take
+                work.met_book = False
+                self._arrive(work, self._ctx.instruments[amended.instrument_id], book, self._ctx.clock.now())
 
     def _problem(self, order: Order) -> str | None:
         """Why ``order`` must be rejected, or ``None``."""
@@ -286,7 +334,12 @@ class PaperBroker:
         if order.post_only:
             if order.type in (OrderType.MARKET, OrderType.STOP):
                 return f"a post-only order must be a limit order, not {order.type.value}"
-            if order.type is OrderType.LIMIT and last is not None and order.price is not None:
+            book = self._book(order.instrument_id) if self._book_of is not None else None
+            if order.type is OrderType.LIMIT and book is not None and order.price is not None:
+                if self._crosses(order, book):
+                    best = (book.asks(1) if order.side is Side.BUY else book.bids(1))[0][0]
+                    return f"post-only limit {order.price} would take liquidity (best opposite price {best})"
+            elif order.type is OrderType.LIMIT and last is not None and order.price is not None:
                 crosses = order.price >= last if order.side is Side.BUY else order.price <= last
                 if crosses:
                     return f"post-only limit {order.price} would take liquidity (last close {last})"
@@ -323,6 +376,8 @@ class PaperBroker:
             if work.order.instrument_id == bar.instrument_id
             and (work.after_ts is None or bar.ts > work.after_ts)
         ]
+        # With a synced book, market and limit orders fill against it, not against bars.
+        booked = self._book_of is not None and self._book(bar.instrument_id) is not None
         for work in candidates:
             if work.order.client_order_id not in self._open:  # closed by a callback during this loop
                 continue
@@ -330,6 +385,8 @@ class PaperBroker:
             tif = order.time_in_force
             if tif is TimeInForce.DAY and day != work.day:
                 self._finish(work, OrderStatus.EXPIRED, "day order expired at the end of its UTC day", bar.ts)
+                continue
+            if booked and order.type in _BOOK_TYPES:
                 continue
             matched = self._price(work, instrument, bar)
             if matched is not None:
@@ -413,6 +470,169 @@ class PaperBroker:
         """How much ``order`` may fill while only reducing the current position."""
         position = self._positions.get(order.instrument_id, ZERO)
         return max(-position, ZERO) if order.side is Side.BUY else max(position, ZERO)
+
+    # --- matching against order books ------------------------------------------------------------------
+
+    def _book(self, instrument_id: InstrumentId) -> OrderBookView | None:
+        """The synced, non-empty book of ``instrument_id``, or ``None`` (call only with books in use)."""
+        assert self._book_of is not None
+        book = self._book_of(instrument_id)
+        if book is None or not (book.bids(1) or book.asks(1)):
+            return None
+        return book
+
+    def _used_of(self, book: OrderBookView, *, fresh: bool = False) -> dict[tuple[bool, Decimal], Decimal]:
+        """The size our fills took from each level of ``book`` in its current state."""
+        entry = self._used.get(book.instrument_id)
+        if fresh or entry is None or entry[0] != book.ts:
+            entry = self._used[book.instrument_id] = (book.ts, {})
+        return entry[1]
+
+    @staticmethod
+    def _crosses(order: Order, book: OrderBookView) -> bool:
+        """Whether limit ``order`` would take liquidity from ``book`` now."""
+        assert order.price is not None
+        if order.side is Side.BUY:
+            asks = book.asks(1)
+            return bool(asks) and asks[0][0] <= order.price
+        bids = book.bids(1)
+        return bool(bids) and bids[0][0] >= order.price
+
+    def _on_book(self, book: OrderBookView) -> None:
+        """A book changed: the instrument's orders that have not met a book yet arrive at it (as
+        takers), then market orders still open walk it again, then resting limits fill as makers
+        where the opposite side reaches them (best price first, then submission order)."""
+        used = self._used_of(book, fresh=True)
+        if not self._open or self._events is None:
+            return
+        instrument = self._ctx.instruments.get(book.instrument_id)
+        if instrument is None or not (book.bids(1) or book.asks(1)):
+            return
+        candidates = [
+            work for work in self._open.values()
+            if work.order.instrument_id == book.instrument_id and work.order.type in _BOOK_TYPES
+        ]
+        if not candidates:
+            return
+        now = self._ctx.clock.now()
+        day = now // _NS_PER_DAY
+        resting: list[_Working] = []
+        for work in candidates:
+            if self._open.get(work.order.client_order_id) is not work:
+                continue
+            if work.order.time_in_force is TimeInForce.DAY and day != work.day:
+                self._finish(work, OrderStatus.EXPIRED, "day order expired at the end of its UTC day", now)
+            elif not work.met_book:
+                self._arrive(work, instrument, book, now)
+            elif work.order.type is OrderType.MARKET:
+                self._take(work, instrument, book, now)
+            else:
+                resting.append(work)
+        buys = sorted((w for w in resting if w.order.side is Side.BUY), key=lambda w: -(w.order.price or ZERO))
+        sells = sorted((w for w in resting if w.order.side is Side.SELL), key=lambda w: w.order.price or ZERO)
+        for work in (*buys, *sells):
+            if self._open.get(work.order.client_order_id) is work:
+                self._rest(work, instrument, book, used, now)
+
+    def _arrive(self, work: _Working, instrument: Instrument, book: OrderBookView, ts: int) -> None:
+        """``work``'s order meets ``book`` for the first time: it takes what it can (a post-only limit
+        that would take is cancelled instead), then IOC and FOK orders end."""
+        work.met_book = True
+        order = work.order
+        if order.post_only and order.type is OrderType.LIMIT and self._crosses(order, book):
+            self._finish(work, OrderStatus.CANCELED, "post-only limit would take liquidity", ts)
+            return
+        self._take(work, instrument, book, ts)
+        if self._open.get(order.client_order_id) is work and order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            reason = (
+                "fill-or-kill: the book could not fill it whole"
+                if order.time_in_force is TimeInForce.FOK
+                else "immediate-or-cancel: the unfilled rest was cancelled"
+            )
+            self._finish(work, OrderStatus.CANCELED, reason, ts)
+
+    def _wanted(self, work: _Working, ts: int) -> Decimal | None:
+        """How much ``work``'s order may fill now (its remaining quantity, capped by reduce-only), or
+        ``None`` after cancelling a reduce-only order with nothing left to reduce."""
+        order = work.order
+        wanted = order.remaining
+        if order.reduce_only:
+            reducible = self._reducible(order)
+            if reducible <= 0:
+                self._finish(work, OrderStatus.CANCELED, "reduce-only: no position left to reduce", ts)
+                return None
+            wanted = min(wanted, reducible)
+        return wanted
+
+    def _take(self, work: _Working, instrument: Instrument, book: OrderBookView, ts: int) -> None:
+        """Walk the opposite side of ``book`` (up to the limit price, for a limit), one taker fill per
+        level at the level's price, each on the lot; a FOK order takes all or nothing."""
+        order = work.order
+        wanted = self._wanted(work, ts)
+        if wanted is None:
+            return
+        buy = order.side is Side.BUY
+        limit = order.price if order.type is OrderType.LIMIT else None
+        used = self._used_of(book)
+        plan: list[tuple[Decimal, Decimal]] = []
+        planned = ZERO
+        for price, size in book.asks() if buy else book.bids():
+            if planned >= wanted or (limit is not None and (price > limit if buy else price < limit)):
+                break
+            available = size - used.get((buy, price), ZERO)
+            quantity = instrument.quantity_down(min(available, wanted - planned)) if available > 0 else ZERO
+            if quantity > 0:
+                plan.append((price, quantity))
+                planned += quantity
+        if not plan or (order.time_in_force is TimeInForce.FOK and planned < order.remaining):
+            return
+        for price, quantity in plan:
+            if self._open.get(order.client_order_id) is not work:
+                return  # closed by a callback of an earlier fill
+            quantity = min(quantity, work.order.remaining)
+            used[(buy, price)] = used.get((buy, price), ZERO) + quantity
+            fill_price = instrument.price_ceil(price) if buy else instrument.price_floor(price)
+            self._fill(work, instrument, quantity, fill_price, Liquidity.TAKER, ts)
+
+    def _rest(
+        self,
+        work: _Working,
+        instrument: Instrument,
+        book: OrderBookView,
+        used: dict[tuple[bool, Decimal], Decimal],
+        ts: int,
+    ) -> None:
+        """Fill resting limit ``work`` as a maker, at its price, with the size the opposite side shows
+        at or through it (queue-free: no one is ahead of it), less what other orders took already."""
+        order = work.order
+        limit = order.price
+        assert limit is not None
+        buy = order.side is Side.BUY
+        available: list[tuple[Decimal, Decimal]] = []
+        total = ZERO
+        for price, size in book.asks() if buy else book.bids():
+            if price > limit if buy else price < limit:
+                break
+            free = size - used.get((buy, price), ZERO)
+            if free > 0:
+                available.append((price, free))
+                total += free
+        if not available:
+            return
+        wanted = self._wanted(work, ts)
+        if wanted is None:
+            return
+        quantity = instrument.quantity_down(min(total, wanted))
+        if quantity <= 0:
+            return
+        left = quantity
+        for price, free in available:  # the levels the fill takes from, best first
+            taken = min(free, left)
+            used[(buy, price)] = used.get((buy, price), ZERO) + taken
+            left -= taken
+            if not left:
+                break
+        self._fill(work, instrument, quantity, limit, Liquidity.MAKER, ts)
 
     # --- reporting ------------------------------------------------------------------------------------
 
