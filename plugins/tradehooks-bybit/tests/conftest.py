@@ -1,2 +1,8 @@
-# The fixtures tradehooks ships for plugin authors: `bars`, `recording_observer`, `sim_clock`.
-pytest_plugins = ["tradehooks.testing.pytest_plugin"]
+"""Fixtures of the Bybit plugin's tests.
+
+tradehooks' fixtures for plugin authors are imported (not named in ``pytest_plugins``, which pytest
+refuses in a conftest that is not at the root of the run, as here when the suite runs from the
+repository's root).
+"""
+
+from tradehooks.testing.pytest_plugin import bars, recording_observer, sim_clock  # noqa: F401

@@ -1,4 +1,4 @@
-"""The Bybit adapter: wiring, configuration, and what is left to implement.
+"""The Bybit adapter: wiring and configuration.
 
 Run with ``pytest`` after ``pip install -e .`` (some tests need the installed entry point).
 """
@@ -9,7 +9,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import tradehooks
 from tradehooks import Engine, PresetError
@@ -23,8 +22,6 @@ from tradehooks_bybit import (
     BybitDataConfig,
     BybitDataSource,
 )
-from tradehooks_bybit._errors import raise_for_error
-from tradehooks_bybit._signing import sign
 
 PRESETS = Path(__file__).resolve().parents[1] / "presets"
 
@@ -69,8 +66,11 @@ class TestConfig:
     def test_the_data_defaults_are_valid(self):
         assert BybitDataConfig().testnet is False
 
-    @pytest.mark.parametrize(("field", "value"), [("timeout", 0.0), ("history_limit", 0)])
-    def test_out_of_range_values_are_refused_naming_the_field(self, field: str, value: float):
+    @pytest.mark.parametrize(("field", "value"), [
+        ("timeout", 0.0), ("history_limit", 0), ("history_limit", 1001), ("book_depth", 10), ("category", "inverse"),
+        ("stale_after", 0.0), ("rest_url", "ftp://x"), ("ws_url", "http://127.0.0.1:1"),
+    ])
+    def test_out_of_range_values_are_refused_naming_the_field(self, field: str, value: Any):
         with pytest.raises(FieldError) as caught:
             BybitDataConfig(**{field: value})
         assert caught.value.field == field
@@ -87,29 +87,3 @@ class TestConfig:
     def test_the_keys_stay_out_of_reprs(self):
         config = BybitBrokerConfig(api_key="key-value", api_secret="secret-value")
         assert "key-value" not in repr(config) and "secret-value" not in repr(config)
-
-
-def _source() -> BybitDataSource:
-    return Engine.from_preset(PRESETS / "example.toml").source  # type: ignore[no-any-return]
-
-
-async def _first(iterator: Any) -> Any:
-    return await iterator.__anext__()
-
-
-#: What is left to implement. Each row calls one stub and expects NotImplementedError: delete the
-#: row when you implement it, and test the real behaviour instead (with recorded payloads, not the
-#: network).
-TODO = [
-    pytest.param(lambda: anyio.run(_first, _source().stream()), id="data.stream"),
-    pytest.param(lambda: anyio.run(_source().history, "BTCUSDT", 0, 10), id="data.history"),
-    pytest.param(lambda: sign("secret", "payload"), id="_signing.sign"),
-    pytest.param(lambda: raise_for_error({}), id="_errors.raise_for_error"),
-]
-
-
-@pytest.mark.parametrize("call", TODO)
-def test_still_to_implement(call: Any):
-    with pytest.raises(NotImplementedError) as caught:
-        call()
-    assert "(" in str(caught.value)  # the message names the method and says what to do
