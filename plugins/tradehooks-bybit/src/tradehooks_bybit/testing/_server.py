@@ -1,0 +1,814 @@
+"""The emulator's aiohttp application: Bybit V5 REST and WebSocket on one port.
+
+Everything in this module runs on the emulator's own event loop (see :mod:`._emulator`); the state it
+touches (:class:`~._matching.Exchange`, the kline store, the faults) is never touched from another
+thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from aiohttp import WSMsgType, web
+
+from .._signing import rest_signature, ws_auth_signature
+from ._faults import Faults
+from ._market import INTERVALS, Instrument, KlineStore, fmt, interval_ms
+from ._matching import OPEN_STATUSES, Account, ApiError, Exchange
+
+__all__ = ["RecordedRequest", "Server"]
+
+Handler = Callable[[Account | None, dict[str, Any]], dict[str, Any]]
+
+# Default per-key budgets in a rolling second (UTA Pro defaults); per category where they differ.
+DEFAULT_LIMITS: dict[str, dict[str, int]] = {
+    "/v5/order/create": {"linear": 10, "spot": 20},
+    "/v5/order/amend": {"linear": 10, "spot": 20},
+    "/v5/order/cancel": {"linear": 10, "spot": 20},
+    "/v5/order/cancel-all": {"linear": 10, "spot": 20},
+    "/v5/order/realtime": {"": 50},
+    "/v5/order/history": {"": 50},
+    "/v5/execution/list": {"": 50},
+    "/v5/position/list": {"": 50},
+    "/v5/account/wallet-balance": {"": 50},
+}
+PER_CATEGORY = frozenset(k for k, v in DEFAULT_LIMITS.items() if "" not in v)
+HTTP_TEXT = {403: "access too frequent", 429: "Too Many Requests", 500: "Internal Server Error",
+             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+PRIVATE_TOPICS = {"order", "execution", "position", "wallet", "order.linear", "order.spot",
+                  "execution.linear", "execution.spot", "position.linear"}
+PUBLIC_TOPIC = re.compile(r"^(?:(orderbook)\.(1|50|200|1000)|(kline)\.(\w+)|(publicTrade))\.([A-Z0-9]+)$")
+
+
+class RecordedRequest(NamedTuple):
+    """One REST request the emulator answered: ``code`` is the ``retCode`` of an HTTP 200 answer, else
+    the HTTP status."""
+
+    method: str
+    path: str
+    order_link_id: str | None
+    code: int
+
+
+@dataclass(eq=False)
+class Conn:
+    """One WebSocket connection."""
+
+    ws: web.WebSocketResponse
+    kind: str  # "spot", "linear" or "private"
+    transport: Any
+    conn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:20])
+    topics: set[str] = field(default_factory=set)
+    key: str | None = None
+    books: dict[tuple[str, int], tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    level1_sent: dict[str, float] = field(default_factory=dict)
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        self.queue.put_nowait(json.dumps(message, separators=(",", ":")))
+
+
+class Server:
+    """Routes, auth, rate limits, faults, WebSocket fan-out and price-path playback."""
+
+    def __init__(self, *, exchange: Exchange, klines: KlineStore, faults: Faults, record: list[RecordedRequest],
+                 clock: Callable[[], int], idle_timeout: float, auth_error_status: int, ip_limit: int,
+                 book_levels: int, spread_ticks: int) -> None:
+        self.exchange = exchange
+        self.klines = klines
+        self.faults = faults
+        self.record = record
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+        self.auth_error_status = auth_error_status
+        self.ip_limit = ip_limit
+        self.book_levels = book_levels
+        self.spread_ticks = spread_ticks
+        self.limits: dict[str, dict[str, int]] = {k: dict(v) for k, v in DEFAULT_LIMITS.items()}
+        self.windows: dict[tuple[str, str], deque[int]] = {}
+        self.ip_window: deque[float] = deque()
+        self.conns: set[Conn] = set()
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.last_trade: dict[tuple[str, str], Decimal] = {}
+        self.trade_seq = 0
+        self.routes: dict[tuple[str, str], tuple[bool, Handler]] = {
+            ("GET", "/v5/market/time"): (False, self.market_time),
+            ("GET", "/v5/market/instruments-info"): (False, self.instruments_info),
+            ("GET", "/v5/market/kline"): (False, self.kline),
+            ("GET", "/v5/market/orderbook"): (False, self.orderbook),
+            ("POST", "/v5/order/create"): (True, self.order_create),
+            ("POST", "/v5/order/amend"): (True, self.order_amend),
+            ("POST", "/v5/order/cancel"): (True, self.order_cancel),
+            ("POST", "/v5/order/cancel-all"): (True, self.order_cancel_all),
+            ("GET", "/v5/order/realtime"): (True, self.order_realtime),
+            ("GET", "/v5/order/history"): (True, self.order_history),
+            ("GET", "/v5/execution/list"): (True, self.execution_list),
+            ("GET", "/v5/position/list"): (True, self.position_list),
+            ("GET", "/v5/account/wallet-balance"): (True, self.wallet_balance),
+        }
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        for path, kind in (("/v5/public/spot", "spot"), ("/v5/public/linear", "linear"), ("/v5/private", "private")):
+            app.router.add_get(path, self._ws_handler(kind))
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the emulator stops."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def shutdown(self) -> None:
+        self.stopping.set()
+        for conn in list(self.conns):
+            conn.queue.put_nowait(None)
+            if conn.transport is not None:
+                conn.transport.abort()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # ================================================================ REST
+    def envelope(self, code: int, msg: str, result: Any) -> dict[str, Any]:
+        return {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": self.clock()}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        method, path = request.method, request.path
+        raw_body = (await request.read()).decode("utf-8", "replace")
+        raw_query = request.rel_url.raw_query_string
+        link_id = self._link_id(method, raw_body, request)
+
+        def answer(code: int, payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None,
+                   text: str | None = None) -> web.Response:
+            self.record.append(RecordedRequest(method, path, link_id, code if status == 200 else status))
+            if text is not None:
+                return web.Response(status=status, text=text, headers=headers)
+            return web.json_response(payload, status=status, headers=headers,
+                                     dumps=lambda o: json.dumps(o, separators=(",", ":")))
+
+        now = time.monotonic()
+        while self.ip_window and self.ip_window[0] <= now - 5:
+            self.ip_window.popleft()
+        if len(self.ip_window) >= self.ip_limit:
+            return answer(403, None, status=403, text=HTTP_TEXT[403])
+        self.ip_window.append(now)
+
+        fault = self.faults.take("http_status", path)
+        if fault is not None:
+            return answer(fault.status, None, status=fault.status,
+                          text=HTTP_TEXT.get(fault.status, "error"))
+        fault = self.faults.take("delay", path)
+        if fault is not None:
+            await self.sleep(fault.seconds)
+
+        route = self.routes.get((method, path))
+        if route is None:
+            return answer(404, self.envelope(10017, f"route not found: {method} {path}", {}), status=404)
+        if method == "GET" and raw_body:
+            return answer(403, None, status=403, text="GET request with a body")
+        private, fn = route
+
+        if method == "GET":
+            params: Any = dict(request.rel_url.query)
+        else:
+            try:
+                params = json.loads(raw_body) if raw_body else {}
+            except ValueError:
+                params = None
+        category = params.get("category", "") if isinstance(params, dict) else ""
+
+        fault = self.faults.take("rate_limit", path)
+        if fault is not None:
+            now_ms = self.clock()
+            headers = {"X-Bapi-Limit": str(self._limit(path, category) or 10), "X-Bapi-Limit-Status": "0"}
+            if fault.with_reset_header:
+                headers["X-Bapi-Limit-Reset-Timestamp"] = str(now_ms + 1000)
+            return answer(10006, self.envelope(10006, "Too many visits!", {}), headers=headers)
+
+        acct = None
+        headers = {}
+        if private:
+            acct, err = self._authenticate(request, raw_query if method == "GET" else raw_body)
+            if err is not None:
+                return answer(err.code, self.envelope(err.code, err.msg, {}), status=self.auth_error_status
+                              if self.auth_error_status != 200 else 200)
+            assert acct is not None
+            headers, limited = self._rate(acct.key, path, category)
+            if limited:
+                return answer(10006, self.envelope(10006, "Too many visits!", {}), headers=headers)
+
+        if not isinstance(params, dict):
+            return answer(10001, self.envelope(10001, "params error: the body is not a JSON object", {}),
+                          headers=headers)
+        try:
+            result = fn(acct, params)
+            code, msg = 0, "OK"
+        except ApiError as exc:
+            result, code, msg = {}, exc.code, exc.msg
+        late = self.faults.take("late_answer", path)
+        if late is not None:
+            await self.sleep(late.seconds)
+        return answer(code, self.envelope(code, msg, result), headers=headers)
+
+    @staticmethod
+    def _link_id(method: str, raw_body: str, request: web.Request) -> str | None:
+        if method == "GET":
+            return request.rel_url.query.get("orderLinkId") or None
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            return None
+        value = body.get("orderLinkId") if isinstance(body, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    def _authenticate(self, request: web.Request, payload: str) -> tuple[Account | None, ApiError | None]:
+        h = request.headers
+        key = h.get("X-BAPI-API-KEY", "")
+        ts = h.get("X-BAPI-TIMESTAMP", "")
+        sign = h.get("X-BAPI-SIGN", "")
+        rw_header = h.get("X-BAPI-RECV-WINDOW")
+        acct = self.exchange.accounts.get(key)
+        if acct is None:
+            return None, ApiError(10003, "API key is invalid.")
+        rw_text = rw_header if rw_header is not None else "5000"
+        if not ts.isdigit() or not rw_text.isdigit():
+            return None, ApiError(10002, f"invalid request, please check your server timestamp or recv_window "
+                                         f"param. req_timestamp[{ts}],server_timestamp[{self.clock()}],"
+                                         f"recv_window[{rw_text}]")
+        now, stamp, window = self.clock(), int(ts), int(rw_text)
+        if not (now - window <= stamp < now + 1000):
+            return None, ApiError(10002, f"invalid request, please check your server timestamp or recv_window "
+                                         f"param. req_timestamp[{stamp}],server_timestamp[{now}],"
+                                         f"recv_window[{window}]")
+        # Without the header the signed string may carry the default window or none at all.
+        candidates = [rw_header] if rw_header is not None else ["5000", ""]
+        for rw in candidates:
+            expected = rest_signature(acct.secret, timestamp=ts, api_key=key, recv_window=rw, payload=payload)
+            if sign == expected:
+                return acct, None
+        origin = f"{ts}{key}{candidates[0]}{payload}"
+        return None, ApiError(10004, f"error sign! origin_string[{origin}]")
+
+    def _limit(self, path: str, category: str) -> int | None:
+        table = self.limits.get(path)
+        if not table:
+            return None
+        if path in PER_CATEGORY:
+            return table.get(category) or table.get("linear")
+        return table.get("") or next(iter(table.values()))
+
+    def _rate(self, key: str, path: str, category: str) -> tuple[dict[str, str], bool]:
+        limit = self._limit(path, category)
+        if limit is None:
+            return {}, False
+        bucket = f"{path}:{category}" if path in PER_CATEGORY else path
+        window = self.windows.setdefault((key, bucket), deque())
+        now = self.clock()
+        while window and window[0] <= now - 1000:
+            window.popleft()
+        if len(window) >= limit:
+            return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": "0",
+                    "X-Bapi-Limit-Reset-Timestamp": str(window[0] + 1000)}, True
+        window.append(now)
+        return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(limit - len(window)),
+                "X-Bapi-Limit-Reset-Timestamp": str(now)}, False
+
+    # ---------------------------------------------------------------- market endpoints
+    def market_time(self, _acct: Account | None, _params: dict[str, Any]) -> dict[str, Any]:
+        ms = self.clock()
+        return {"timeSecond": str(ms // 1000), "timeNano": str(ms * 1_000_000 + time.time_ns() % 1_000_000)}
+
+    def instruments_info(self, _acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        category = p.get("category")
+        if category not in ("linear", "spot"):
+            raise ApiError(10001, f"params error: category {category!r} is not supported (linear, spot)")
+        items = [i for (c, _), i in sorted(self.exchange.instruments.items()) if c == category]
+        if p.get("symbol"):
+            items = [i for i in items if i.symbol == p["symbol"]]
+        if p.get("baseCoin") and category != "spot":
+            items = [i for i in items if i.base == p["baseCoin"]]
+        if p.get("status") not in (None, "", "Trading"):
+            items = []
+        if category == "spot":
+            return {"category": "spot", "list": [i.info() for i in items]}
+        limit = _int_param(p, "limit", 500, 1, 1000)
+        offset = _cursor(p.get("cursor"))
+        page = items[offset:offset + limit]
+        more = offset + limit < len(items)
+        return {"category": category, "list": [i.info() for i in page],
+                "nextPageCursor": _make_cursor(offset + limit) if more else ""}
+
+    def kline(self, _acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        category = p.get("category") or "linear"
+        symbol = p.get("symbol")
+        if not symbol:
+            raise ApiError(10001, "params error: symbol is required")
+        interval = p.get("interval")
+        if interval not in INTERVALS:
+            raise ApiError(10001, f"Invalid period! interval {interval!r}")
+        if (category, symbol) not in self.exchange.instruments and not self.klines.known(category, symbol):
+            raise ApiError(10001, f"Not supported symbols: {symbol!r} ({category})")
+        limit = _int_param(p, "limit", 200, 1, 1000)
+        start = _int_param(p, "start", None, 0, None)
+        end = _int_param(p, "end", None, 0, None)
+        rows = self.klines.query(category, symbol, interval, start, end, limit)
+        return {"category": category, "symbol": symbol, "list": rows}
+
+    def orderbook(self, _acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        category = p.get("category")
+        inst = self.exchange.instrument(category, p.get("symbol"))
+        limit = _int_param(p, "limit", 1 if category == "spot" else 25, 1, 1000)
+        book = self.exchange.books[(inst.category, inst.symbol)]
+        view = book.view(limit)
+        now = self.clock()
+        return {"s": inst.symbol, "b": view["b"], "a": view["a"], "ts": now, "u": book.u, "seq": book.seq,
+                "cts": now}
+
+    # ---------------------------------------------------------------- order endpoints
+    def order_create(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        order = self.exchange.create(acct, p)
+        return {"orderId": order.order_id, "orderLinkId": order.link_id}
+
+    def order_amend(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        order = self.exchange.amend(acct, p)
+        return {"orderId": order.order_id, "orderLinkId": order.link_id}
+
+    def order_cancel(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        order = self.exchange.cancel(acct, p)
+        return {"orderId": order.order_id, "orderLinkId": order.link_id}
+
+    def order_cancel_all(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        orders = self.exchange.cancel_all(acct, p)
+        return {"list": [{"orderId": o.order_id, "orderLinkId": o.link_id} for o in orders], "success": "1"}
+
+    def _orders(self, acct: Account, p: dict[str, Any], *, history: bool) -> dict[str, Any]:
+        category = p.get("category")
+        if category not in ("linear", "spot"):
+            raise ApiError(10001, f"params error: category {category!r} is not supported (linear, spot)")
+        order_id, link_id = p.get("orderId"), p.get("orderLinkId")
+        symbol, base, settle = p.get("symbol"), p.get("baseCoin"), p.get("settleCoin")
+        if category == "linear" and not history and not (symbol or base or settle or order_id or link_id):
+            raise ApiError(10001, "params error: symbol, baseCoin or settleCoin is required")
+        selected = []
+        for o in reversed(list(acct.orders.values())):
+            if o.category != category:
+                continue
+            if order_id or link_id:
+                if (order_id and o.order_id != order_id) or (not order_id and o.link_id != link_id):
+                    continue
+            else:
+                is_open = o.status in OPEN_STATUSES
+                if history:
+                    if is_open:
+                        continue
+                    if p.get("orderStatus") and o.status != p["orderStatus"]:
+                        continue
+                elif is_open != (str(p.get("openOnly", "0")) == "0"):
+                    continue
+            inst = self.exchange.instruments[(category, o.symbol)]
+            if symbol and o.symbol != symbol or base and inst.base != base or settle and inst.quote != settle:
+                continue
+            selected.append(o)
+        if not history and str(p.get("openOnly", "0")) != "0":
+            selected = selected[:500]
+        limit = _int_param(p, "limit", 20, 1, 50)
+        offset = _cursor(p.get("cursor"))
+        page = selected[offset:offset + limit]
+        return {"category": category,
+                "nextPageCursor": _make_cursor(offset + limit) if offset + limit < len(selected) else "",
+                "list": [o.rest(self.exchange.instruments[(category, o.symbol)]) for o in page]}
+
+    def order_realtime(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        return self._orders(acct, p, history=False)
+
+    def order_history(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        return self._orders(acct, p, history=True)
+
+    def execution_list(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        category = p.get("category")
+        if category not in ("linear", "spot"):
+            raise ApiError(10001, f"params error: category {category!r} is not supported (linear, spot)")
+        week = 7 * 86_400_000
+        start = _int_param(p, "startTime", None, 0, None)
+        end = _int_param(p, "endTime", None, 0, None)
+        if start is None and end is None:
+            end = self.clock()
+            start = end - week
+        elif end is None:
+            assert start is not None
+            end = start + week
+        elif start is None:
+            start = end - week
+        elif end - start > week:
+            raise ApiError(10001, "params error: startTime and endTime must be at most 7 days apart")
+        rows = []
+        for e in reversed(acct.executions):
+            if e["category"] != category or not (start <= int(e["execTime"]) <= end):
+                continue
+            if any(p.get(k) and e[k] != p[k] for k in ("symbol", "orderId", "orderLinkId", "execType")):
+                continue
+            rows.append({k: v for k, v in e.items() if k != "category"})
+        limit = _int_param(p, "limit", 50, 1, 100)
+        offset = _cursor(p.get("cursor"))
+        return {"category": category,
+                "nextPageCursor": _make_cursor(offset + limit) if offset + limit < len(rows) else "",
+                "list": rows[offset:offset + limit]}
+
+    def position_list(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        category = p.get("category")
+        if category != "linear":
+            raise ApiError(10001, f"params error: category {category!r} has no positions here (linear)")
+        symbol, settle = p.get("symbol"), p.get("settleCoin")
+        if not symbol and not settle:
+            raise ApiError(10001, "params error: symbol or settleCoin is required")
+        if symbol:
+            inst = self.exchange.instrument("linear", symbol)
+            rows = [self.exchange.position_view(acct, inst)]
+        else:
+            rows = []
+            for sym, pos in sorted(acct.positions.items()):
+                inst = self.exchange.instruments[("linear", sym)]
+                if pos.size and inst.quote == settle:
+                    rows.append(self.exchange.position_view(acct, inst))
+        limit = _int_param(p, "limit", 20, 1, 200)
+        offset = _cursor(p.get("cursor"))
+        return {"category": "linear",
+                "nextPageCursor": _make_cursor(offset + limit) if offset + limit < len(rows) else "",
+                "list": rows[offset:offset + limit]}
+
+    def wallet_balance(self, acct: Account | None, p: dict[str, Any]) -> dict[str, Any]:
+        assert acct is not None
+        if p.get("accountType") != "UNIFIED":
+            raise ApiError(10001, f"params error: accountType only supports UNIFIED, got {p.get('accountType')!r}")
+        coins = {c for c in str(p.get("coin") or "").split(",") if c} or None
+        return {"list": [self.exchange.wallet_view(acct, coins)]}
+
+    # ================================================================ WebSocket
+    def _ws_handler(self, kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            ws = web.WebSocketResponse(autoping=False)
+            await ws.prepare(request)
+            conn = Conn(ws=ws, kind=kind, transport=request.transport)
+            self.conns.add(conn)
+            writer = asyncio.ensure_future(self._writer(conn))
+            idle = self.idle_timeout
+            if kind == "private" and "max_active_time" in request.rel_url.query:
+                idle = min(idle, _duration(request.rel_url.query["max_active_time"]))
+            try:
+                while not ws.closed:
+                    try:
+                        msg = await ws.receive(timeout=idle)
+                    except asyncio.TimeoutError:
+                        break
+                    if msg.type == WSMsgType.TEXT:
+                        self._on_ws_text(conn, msg.data)
+                    elif msg.type == WSMsgType.PING:
+                        await ws.pong(msg.data)
+                    elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                        break
+            finally:
+                self.conns.discard(conn)
+                conn.queue.put_nowait(None)
+                with contextlib.suppress(Exception):
+                    await writer
+                with contextlib.suppress(Exception):
+                    await ws.close()
+            return ws
+
+        return handler
+
+    async def _writer(self, conn: Conn) -> None:
+        while True:
+            text = await conn.queue.get()
+            if text is None or conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _on_ws_text(self, conn: Conn, data: str) -> None:
+        try:
+            msg = json.loads(data)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            conn.send({"success": False, "ret_msg": f"error:invalid message {data[:100]!r}", "conn_id": conn.conn_id})
+            return
+        op = msg.get("op")
+        req_id = msg.get("req_id")
+        if op == "ping":
+            if conn.kind == "private":
+                conn.send({"req_id": req_id or "", "op": "pong", "args": [str(self.clock())],
+                           "conn_id": conn.conn_id})
+            elif conn.kind == "spot":
+                pong = {"success": True, "ret_msg": "pong", "conn_id": conn.conn_id, "op": "ping"}
+                if req_id is not None:
+                    pong = {"success": True, "ret_msg": "pong", "conn_id": conn.conn_id, "req_id": req_id,
+                            "op": "ping"}
+                conn.send(pong)
+            else:
+                conn.send({"success": True, "ret_msg": "pong", "conn_id": conn.conn_id, "req_id": req_id or "",
+                           "op": "ping"})
+        elif op == "auth":
+            self._ws_auth(conn, msg)
+        elif op in ("subscribe", "unsubscribe"):
+            self._ws_subscribe(conn, op, msg)
+        else:
+            self._ack(conn, op, req_id, False, f"error:unknown op {op!r}")
+
+    def _ack(self, conn: Conn, op: Any, req_id: Any, ok: bool, ret_msg: str) -> None:
+        if conn.kind == "private":
+            ack: dict[str, Any] = {"success": ok, "ret_msg": ret_msg, "op": op, "conn_id": conn.conn_id}
+            if req_id is not None:
+                ack["req_id"] = req_id
+        else:
+            if ok and conn.kind == "spot" and op in ("subscribe", "unsubscribe"):
+                ret_msg = op
+            ack = {"success": ok, "ret_msg": ret_msg, "conn_id": conn.conn_id, "req_id": req_id or "", "op": op}
+        conn.send(ack)
+
+    def _ws_auth(self, conn: Conn, msg: dict[str, Any]) -> None:
+        req_id = msg.get("req_id")
+        if conn.kind != "private":
+            self._ack(conn, "auth", req_id, False, "error:auth is only for the private stream")
+            return
+        if conn.key is not None:
+            self._ack(conn, "auth", req_id, False, "Request repeated")
+            return
+        args = msg.get("args")
+        ok = False
+        if isinstance(args, list) and len(args) == 3:
+            key, expires, signature = args
+            acct = self.exchange.accounts.get(key) if isinstance(key, str) else None
+            if acct is not None and isinstance(expires, int | str) and str(expires).isdigit() \
+                    and int(expires) > self.clock() and signature == ws_auth_signature(acct.secret, int(expires)):
+                ok = True
+                conn.key = key
+        self._ack(conn, "auth", req_id, ok, "" if ok else "Params Error")
+
+    def _ws_subscribe(self, conn: Conn, op: str, msg: dict[str, Any]) -> None:
+        req_id = msg.get("req_id")
+        args = msg.get("args")
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            self._ack(conn, op, req_id, False, "error:args must be a non-empty list of topics")
+            return
+        if conn.kind == "private":
+            if conn.key is None:
+                self._ack(conn, op, req_id, False, "Request not authorized")
+                return
+            bad = [a for a in args if a not in PRIVATE_TOPICS]
+            if bad:
+                self._ack(conn, op, req_id, False, f"error:handler not found,topic:{bad[0]}")
+                return
+            kinds = {"." in a for a in args if a != "wallet"}
+            if len(kinds) > 1:
+                self._ack(conn, op, req_id, False, "error:all-in-one and categorised topics cannot be mixed")
+                return
+        else:
+            if conn.kind == "spot" and len(args) > 10:
+                self._ack(conn, op, req_id, False, "args size >10")
+                return
+            for a in args:
+                m = PUBLIC_TOPIC.match(a)
+                if m is None or (m.group(3) and m.group(4) not in INTERVALS):
+                    self._ack(conn, op, req_id, False, f"error:handler not found,topic:{a}")
+                    return
+                if (conn.kind, m.group(6)) not in self.exchange.instruments:
+                    self._ack(conn, op, req_id, False, f"Invalid symbol :[{a}]")
+                    return
+        if op == "subscribe":
+            dup = [a for a in args if a in conn.topics]
+            if dup:
+                self._ack(conn, op, req_id, False, f"error:already subscribed,topic:{dup[0]}")
+                return
+            conn.topics.update(args)
+            self._ack(conn, op, req_id, True, "")
+            for a in args:
+                if a.startswith("orderbook."):
+                    _, depth, symbol = a.split(".")
+                    self._book_snapshot(conn, symbol, int(depth))
+        else:
+            conn.topics.difference_update(args)
+            for a in args:
+                if a.startswith("orderbook."):
+                    _, depth, symbol = a.split(".")
+                    conn.books.pop((symbol, int(depth)), None)
+            self._ack(conn, op, req_id, True, "")
+
+    # ---------------------------------------------------------------- public fan-out
+    def _book_snapshot(self, conn: Conn, symbol: str, depth: int) -> None:
+        book = self.exchange.books[(conn.kind, symbol)]
+        view = book.view(depth)
+        conn.books[(symbol, depth)] = (dict(view["b"]), dict(view["a"]))
+        conn.level1_sent[symbol] = time.monotonic()
+        now = self.clock()
+        conn.send({"topic": f"orderbook.{depth}.{symbol}", "type": "snapshot", "ts": now,
+                   "data": {"s": symbol, "b": view["b"], "a": view["a"], "u": book.u, "seq": book.seq}, "cts": now})
+
+    def resend_snapshots(self, category: str, symbol: str) -> None:
+        for conn in list(self.conns):
+            if conn.kind == category:
+                for (sym, depth) in list(conn.books):
+                    if sym == symbol:
+                        self._book_snapshot(conn, symbol, depth)
+
+    def book_changed(self, category: str, symbol: str) -> None:
+        """Send every orderbook subscriber of the instrument the change, as a delta against what that
+        subscriber was last sent (level 1: a snapshot)."""
+        skip = (category, symbol) in self.faults.skip_delta
+        self.faults.skip_delta.discard((category, symbol))
+        book = self.exchange.books[(category, symbol)]
+        now = self.clock()
+        for conn in list(self.conns):
+            if conn.kind != category:
+                continue
+            for (sym, depth), (old_b, old_a) in list(conn.books.items()):
+                if sym != symbol:
+                    continue
+                view = book.view(depth)
+                new_b, new_a = dict(view["b"]), dict(view["a"])
+                conn.books[(sym, depth)] = (new_b, new_a)
+                if depth == 1:
+                    if (new_b, new_a) != (old_b, old_a):
+                        conn.level1_sent[sym] = time.monotonic()
+                        conn.send({"topic": f"orderbook.1.{sym}", "ts": now, "type": "snapshot",
+                                   "data": {"s": sym, "b": view["b"], "a": view["a"], "u": book.u,
+                                            "seq": book.seq}, "cts": now})
+                    continue
+                if skip:
+                    continue
+                d_b = _diff(old_b, new_b, reverse=True)
+                d_a = _diff(old_a, new_a, reverse=False)
+                conn.send({"topic": f"orderbook.{depth}.{sym}", "type": "delta", "ts": now,
+                           "data": {"s": sym, "b": d_b, "a": d_a, "u": book.u, "seq": book.seq}, "cts": now})
+
+    async def level1_ticker(self) -> None:
+        """Re-push a level-1 snapshot (same ``u``) to every subscriber not sent one for 3 s."""
+        while not self.stopping.is_set():
+            await self.sleep(0.5)
+            mono = time.monotonic()
+            for conn in list(self.conns):
+                for (sym, depth) in list(conn.books):
+                    if depth == 1 and mono - conn.level1_sent.get(sym, 0) >= 3:
+                        self._book_snapshot(conn, sym, 1)
+
+    def trade(self, category: str, symbol: str, side: str, price: Decimal, qty: Decimal) -> None:
+        inst = self.exchange.instruments[(category, symbol)]
+        prev = self.last_trade.get((category, symbol))
+        self.last_trade[(category, symbol)] = price
+        self.trade_seq += 1
+        now = self.clock()
+        item: dict[str, Any] = {"T": now, "s": symbol, "S": side, "v": inst.fmt_qty(qty),
+                                "p": inst.fmt_price(price), "i": str(uuid.uuid4()), "BT": False, "RPI": False,
+                                "seq": self.trade_seq}
+        if category == "linear":
+            item["L"] = ("PlusTick" if prev is None or price > prev else
+                         "MinusTick" if price < prev else "ZeroPlusTick")
+        topic = f"publicTrade.{symbol}"
+        message = {"topic": topic, "type": "snapshot", "ts": now, "data": [item]}
+        for conn in list(self.conns):
+            if conn.kind == category and topic in conn.topics:
+                conn.send(message)
+
+    def kline_push(self, category: str, symbol: str, interval: str, bar: tuple[Any, ...], confirm: bool) -> None:
+        topic = f"kline.{interval}.{symbol}"
+        t, o, h, lo, c, v, turnover = bar
+        now = self.clock()
+        message = {"topic": topic, "type": "snapshot", "ts": now, "data": [{
+            "start": t, "end": t + interval_ms(interval) - 1, "interval": interval, "open": fmt(o),
+            "close": fmt(c), "high": fmt(h), "low": fmt(lo), "volume": fmt(v), "turnover": fmt(turnover),
+            "confirm": confirm, "timestamp": now}]}
+        for conn in list(self.conns):
+            if conn.kind == category and topic in conn.topics:
+                conn.send(message)
+
+    def private(self, key: str, category: str, pushes: dict[str, list[dict[str, Any]]]) -> None:
+        now = self.clock()
+        for conn in list(self.conns):
+            if conn.kind != "private" or conn.key != key:
+                continue
+            for topic in ("order", "execution", "position", "wallet"):
+                data = pushes.get(topic)
+                if not data:
+                    continue
+                name = topic if topic in conn.topics else f"{topic}.{category}"
+                if name not in conn.topics:
+                    continue
+                conn.send({"id": f"{uuid.uuid4().hex[:8]}-{now}", "topic": name, "creationTime": now,
+                           "data": data})
+
+    # ---------------------------------------------------------------- market moves
+    def move_price(self, category: str, symbol: str, price: Decimal) -> None:
+        book = self.exchange.books[(category, symbol)]
+        book.generate(price, self.book_levels, self.spread_ticks)
+        self.book_changed(category, symbol)
+        self.exchange.match_resting(category, symbol)
+
+    def set_book(self, category: str, symbol: str, bids: Iterable[tuple[Decimal, Decimal]],
+                 asks: Iterable[tuple[Decimal, Decimal]]) -> None:
+        book = self.exchange.books[(category, symbol)]
+        book.replace(bids, asks)
+        self.book_changed(category, symbol)
+        self.exchange.match_resting(category, symbol)
+
+    async def play(self, category: str, symbol: str, interval: str, bars: list[tuple[Any, ...]],
+                   interval_s: float) -> None:
+        """Play bars as a live price path: per bar the prices open, then the nearer extreme, the other
+        extreme and the close, each re-centring the book, printing a trade and an unconfirmed kline;
+        then the confirmed kline, and the bar joins the REST history."""
+        prev: Decimal | None = None
+        for bar in bars:
+            t, o, h, lo, c, v, turnover = bar
+            path = [o, lo, h, c] if c >= o else [o, h, lo, c]
+            step_s = interval_s / (len(path) + 1)
+            high = low = o
+            vol = Decimal(0)
+            for price in path:
+                high, low = max(high, price), min(low, price)
+                vol += v / len(path)
+                self.move_price(category, symbol, price)
+                side = "Buy" if prev is None or price >= prev else "Sell"
+                self.trade(category, symbol, side, price, self._trade_qty(category, symbol, v / len(path)))
+                prev = price
+                self.kline_push(category, symbol, interval, (t, o, high, low, price, vol, vol * price), False)
+                await self.sleep(step_s)
+                if self.stopping.is_set():
+                    return
+            self.kline_push(category, symbol, interval, bar, True)
+            self.klines.add(category, symbol, interval, bar)  # type: ignore[arg-type]
+            await self.sleep(step_s)
+
+    def _trade_qty(self, category: str, symbol: str, qty: Decimal) -> Decimal:
+        inst: Instrument = self.exchange.instruments[(category, symbol)]
+        n = (qty / inst.qty_step).to_integral_value()
+        return max(n, Decimal(1)) * inst.qty_step
+
+
+def _diff(old: dict[str, str], new: dict[str, str], *, reverse: bool) -> list[list[str]]:
+    changes = {p: q for p, q in new.items() if old.get(p) != q}
+    for p in old:
+        if p not in new:
+            changes[p] = "0"
+    return [[p, changes[p]] for p in sorted(changes, key=Decimal, reverse=reverse)]
+
+
+def _int_param(p: Mapping[str, Any], name: str, default: int | None, lo: int, hi: int | None) -> Any:
+    raw = p.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(10001, f"params error: {name} must be an integer, got {raw!r}") from None
+    if value < lo or (hi is not None and value > hi):
+        raise ApiError(10001, f"params error: {name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _make_cursor(offset: int) -> str:
+    return f"page_args%3D{offset}%26"
+
+
+def _cursor(raw: Any) -> int:
+    if not raw:
+        return 0
+    m = re.search(r"(\d+)(?:%26|&)?$", str(raw))
+    if m is None:
+        raise ApiError(10001, f"params error: cursor {raw!r} is not one this server gave")
+    return int(m.group(1))
+
+
+def _duration(text: str) -> float:
+    m = re.fullmatch(r"(\d+)([sm])", text)
+    if m is None:
+        raise web.HTTPBadRequest(text=f"max_active_time {text!r}: use e.g. 30s or 2m")
+    seconds = int(m.group(1)) * (60 if m.group(2) == "m" else 1)
+    return float(min(max(seconds, 30), 600))
+
