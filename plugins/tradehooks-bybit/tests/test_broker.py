@@ -1,0 +1,395 @@
+"""The bybit broker against the Bybit V5 emulator, over real sockets on 127.0.0.1: every order type
+and time in force through its life, amend, cancel, refusals, reconciliation, and a restart on a
+journal."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import tradehooks
+from _bybit_helpers import (
+    KEY,
+    SECRET,
+    SPOT,
+    compare_with_exchange,
+    connected,
+    journal_orders,
+    order,
+    wait_until,
+)
+from tradehooks import Engine
+from tradehooks.model import OrderStatus, TimeInForce
+
+import tradehooks_bybit
+from tradehooks_bybit._orders import link_id_for
+from tradehooks_bybit.testing import BybitEmulator
+
+
+@pytest.fixture
+def emu():
+    with BybitEmulator() as emulator:
+        emulator.add_account(KEY, SECRET, balances={"USDT": "100000"})
+        yield emulator
+
+
+def emu_order(emu: Any, link_id: str) -> dict[str, Any]:
+    found = [o for o in emu.orders(KEY) if o.get("orderLinkId") == link_id]
+    assert len(found) == 1, f"{link_id}: {len(found)} orders at the exchange"
+    return found[0]
+
+
+def best(emu: Any, side: str, category: str = "linear") -> Decimal:
+    book = emu.book(category, "BTCUSDT")
+    return Decimal(book["b" if side == "bid" else "a"][0][0])
+
+
+class TestLifeCycles:
+    def test_a_market_order_fills_with_the_exchanges_exact_fills(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                o = order("buy", "0.01")
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+                await wait_until(lambda: broker.positions().get("BTCUSDT") == Decimal("0.01"), what="position")
+                return o, events
+
+        o, events = anyio.run(main)
+        execs = [e for e in emu.executions(KEY) if e["orderLinkId"] == o.client_order_id]
+        fills = events.fills[o.client_order_id]
+        assert {f.trade_id for f in fills} == {e["execId"] for e in execs}
+        for f in fills:
+            e = next(e for e in execs if e["execId"] == f.trade_id)
+            assert (f.quantity, f.price, f.fee) == (Decimal(e["execQty"]), Decimal(e["execPrice"]),
+                                                    Decimal(e["execFee"]))
+            assert isinstance(f.price, Decimal) and f.fee_currency
+        final = events.orders[o.client_order_id]
+        assert final.filled_quantity == Decimal("0.01") and final.venue_order_id == emu_order(
+            emu, o.client_order_id)["orderId"]
+        # the fills came before the update that says filled
+        kinds = [kind for kind, item in events.calls if item.client_order_id == o.client_order_id]
+        assert kinds.index("fill") < len(kinds) - 1 and kinds[-1] == "order"
+
+    def test_a_resting_limit_is_amended_then_cancelled(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "bid") - Decimal("500")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price))
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
+                assert emu_order(emu, o.client_order_id)["orderStatus"] == "New"
+                broker.amend(o.client_order_id, quantity=Decimal("0.02"), price=price - Decimal("10"))
+                await wait_until(lambda: events.orders[o.client_order_id].quantity == Decimal("0.02"))
+                amended = events.orders[o.client_order_id]
+                assert amended.price == price - Decimal("10") and amended.status is OrderStatus.ACCEPTED
+                at_exchange = emu_order(emu, o.client_order_id)
+                assert Decimal(at_exchange["qty"]) == Decimal("0.02")
+                assert Decimal(at_exchange["price"]) == price - Decimal("10")
+                broker.cancel(o.client_order_id)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.CANCELED)
+                return o
+
+        o = anyio.run(main)
+        assert emu_order(emu, o.client_order_id)["orderStatus"] == "Cancelled"
+
+    def test_an_amend_that_breaks_the_lot_size_is_refused_at_once(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "bid") - Decimal("500")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price))
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
+                with pytest.raises(tradehooks.exceptions.InvalidOrderError, match="lot"):
+                    broker.amend(o.client_order_id, quantity=Decimal("0.0105"))
+                broker.cancel(o.client_order_id)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.CANCELED)
+
+        anyio.run(main)
+
+    def test_a_limit_that_crosses_fills_at_once(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "ask") + Decimal("50")).quantize(Decimal("0.1"))
+                o = order("buy", "0.005", type="limit", price=str(price))
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+                assert events.orders[o.client_order_id].avg_fill_price <= price
+
+        anyio.run(main)
+
+    @pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK])
+    def test_ioc_and_fok_that_cannot_fill_are_cancelled_unfilled(self, emu, tif):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "bid") - Decimal("1000")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price), tif=tif)
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) in (OrderStatus.CANCELED,
+                                                                              OrderStatus.REJECTED))
+                final = events.orders[o.client_order_id]
+                assert final.filled_quantity == 0 and not events.fills.get(o.client_order_id)
+                return o
+
+        o = anyio.run(main)
+        assert emu_order(emu, o.client_order_id)["timeInForce"] == tif.name
+
+    def test_a_fok_that_can_fill_fills_whole(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "ask") + Decimal("100")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price), tif=TimeInForce.FOK)
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+
+        anyio.run(main)
+
+    def test_a_post_only_that_would_take_is_rejected_with_the_reason(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "ask") + Decimal("10")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price), post_only=True)
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) in (OrderStatus.REJECTED,
+                                                                              OrderStatus.CANCELED))
+                return events.orders[o.client_order_id]
+
+        final = anyio.run(main)
+        assert "post-only" in final.reason and final.filled_quantity == 0
+
+    def test_a_post_only_that_rests_is_accepted(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "bid") - Decimal("100")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price), post_only=True)
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
+                broker.cancel(o.client_order_id)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.CANCELED)
+                return o
+
+        o = anyio.run(main)
+        assert emu_order(emu, o.client_order_id)["timeInForce"] == "PostOnly"
+
+    def test_reduce_only_closes_and_never_opens(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                lonely = order("sell", "0.01", reduce_only=True)
+                broker.submit(lonely)
+                await wait_until(lambda: events.status(lonely.client_order_id) is OrderStatus.REJECTED)
+                opened = order("buy", "0.01")
+                broker.submit(opened)
+                await wait_until(lambda: events.status(opened.client_order_id) is OrderStatus.FILLED)
+                closing = order("sell", "0.02", reduce_only=True)
+                broker.submit(closing)
+                await wait_until(lambda: events.status(closing.client_order_id) is OrderStatus.FILLED)
+                await wait_until(lambda: broker.positions().get("BTCUSDT") == 0, what="flat position")
+                return events.orders[lonely.client_order_id], events.orders[closing.client_order_id]
+
+        lonely, closing = anyio.run(main)
+        assert lonely.reason.startswith("invalid order") and "110017" in lonely.reason
+        assert closing.filled_quantity == Decimal("0.01")
+
+    def test_insufficient_balance_is_a_rejection_saying_so(self, emu):
+        emu.add_account("POOR", "POORSECRET", balances={"USDT": "10"})
+
+        async def main():
+            async with connected(emu, key=("POOR", "POORSECRET")) as (broker, events):
+                o = order("buy", "1")
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.REJECTED)
+                return events.orders[o.client_order_id]
+
+        rejected = anyio.run(main)
+        assert rejected.reason.startswith("insufficient balance")
+
+    def test_orders_bybit_cannot_express_are_refused_without_a_request(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                day = order("buy", "0.01", type="limit", price="1000", tif=TimeInForce.DAY)
+                market_post_only = order("buy", "0.01", post_only=True)
+                for o in (day, market_post_only):
+                    broker.submit(o)
+                return events.orders[day.client_order_id], events.orders[market_post_only.client_order_id]
+
+        day, post_only = anyio.run(main)
+        assert day.status is OrderStatus.REJECTED and "DAY has no Bybit equivalent" in day.reason
+        assert post_only.status is OrderStatus.REJECTED and "post-only" in post_only.reason
+        assert not [o for o in emu.orders(KEY) if o["orderLinkId"] in (day.client_order_id,
+                                                                       post_only.client_order_id)]
+
+    def test_a_repeated_submission_is_placed_once(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                o = order("buy", "0.01")
+                broker.submit(o)
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+                broker.submit(o)
+                await anyio.sleep(0.1)
+                return o
+
+        o = anyio.run(main)
+        emu_order(emu, o.client_order_id)  # exactly one
+
+    def test_spot_balances_are_the_positions(self, emu):
+        async def main():
+            async with connected(emu, category="spot", instruments=SPOT) as (broker, events):
+                before = broker.positions().get("BTCUSDT", Decimal(0))
+                o = order("buy", "0.001")
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+                fills = events.fills[o.client_order_id]
+                base_fee = sum((f.fee for f in fills if f.fee_currency == "BTC"), Decimal(0))
+                await wait_until(lambda: broker.positions().get("BTCUSDT") == before + Decimal("0.001") - base_fee,
+                                 what="the BTC balance")
+                assert broker.balances()["USDT"] < Decimal("100000")
+
+        anyio.run(main)
+
+    def test_client_order_ids_that_do_not_fit_are_mapped_and_found_again(self, emu):
+        long_id = "strategy-with-a-long-name/BTCUSDT/order-000000001"
+        link = link_id_for(long_id)
+        assert len(link) <= 36 and link != long_id and link_id_for(long_id) == link
+
+        async def main():
+            async with connected(emu) as (broker, events):
+                o = order("buy", "0.01", cid=long_id)
+                broker.submit(o)
+                await wait_until(lambda: events.status(long_id) is OrderStatus.FILLED)
+                return events.fills[long_id]
+
+        fills = anyio.run(main)
+        assert fills and emu_order(emu, link)["orderStatus"] == "Filled"
+
+    def test_under_trio_too(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                o = order("buy", "0.01")
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+
+        anyio.run(main, backend="trio")
+
+
+class TestReconciliation:
+    @staticmethod
+    def place_elsewhere(emu: Any, link_id: str) -> None:
+        """An order placed on the account by another client (another broker instance)."""
+
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "bid") - Decimal("700")).quantize(Decimal("0.1"))
+                o = order("buy", "0.01", type="limit", price=str(price), cid=link_id)
+                broker.submit(o)
+                await wait_until(lambda: events.status(link_id) is OrderStatus.ACCEPTED)
+
+        anyio.run(main)
+
+    def test_an_unknown_order_is_reported_and_left_alone(self, emu):
+        self.place_elsewhere(emu, "manual-1")
+
+        async def main():
+            async with connected(emu) as (broker, events):
+                return events
+
+        events = anyio.run(main)
+        assert not events.orders
+        assert any("manual-1" in str(e) and "unknown to the engine" in str(e) for e in events.errors)
+        assert emu_order(emu, "manual-1")["orderStatus"] == "New"
+
+    def test_adopt_tracks_it_as_an_external_order(self, emu):
+        self.place_elsewhere(emu, "manual-2")
+
+        async def main():
+            async with connected(emu, on_unknown="adopt") as (broker, events):
+                adopted = events.orders["manual-2"]
+                assert adopted.strategy_id == "external" and adopted.status is OrderStatus.ACCEPTED
+                broker.cancel("manual-2")
+                await wait_until(lambda: events.status("manual-2") is OrderStatus.CANCELED)
+
+        anyio.run(main)
+        assert emu_order(emu, "manual-2")["orderStatus"] == "Cancelled"
+
+    def test_cancel_cancels_it(self, emu):
+        self.place_elsewhere(emu, "manual-3")
+
+        async def main():
+            async with connected(emu, on_unknown="cancel") as (broker, events):
+                await wait_until(lambda: emu_order(emu, "manual-3")["orderStatus"] == "Cancelled")
+                return events
+
+        events = anyio.run(main)
+        assert not events.orders and events.errors
+
+    def test_an_unknown_position_is_reported(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                broker.submit(order("buy", "0.01"))
+                await wait_until(lambda: broker.positions().get("BTCUSDT") == Decimal("0.01"))
+            async with connected(emu) as (broker, events):  # a new engine that knows no fill
+                return events
+
+        events = anyio.run(main)
+        assert any("position BTCUSDT is 0.01" in str(e) for e in events.errors)
+
+
+def engine_preset(emu: Any, journal: Path, **params: Any) -> tradehooks.Preset:
+    return tradehooks.parse_preset({
+        "engine": {"mode": "live", "journal": str(journal), "initial_cash": "100000", "currency": "USDT"},
+        "data": {"source": "synthetic_live"},
+        "instruments": [{"id": "BTCUSDT", "base": "BTC", "quote": "USDT", "tick_size": "0.1",
+                         "lot_size": "0.001", "min_notional": "5"}],
+        "broker": {"name": "bybit", "params": {"api_key": "env:BYBIT_TEST_KEY", "api_secret": "env:BYBIT_TEST_SECRET",
+                                               "rest_url": emu.rest_url, "ws_url": emu.ws_url, "timeout": 2.0,
+                                               **params}},
+    })
+
+
+class TestRestart:
+    def test_a_restart_on_the_journal_loses_and_duplicates_nothing(self, emu, tmp_path, monkeypatch):
+        """Orders filled, one resting, one whose create was still waiting for its answer when the engine
+        stopped: after the restart the engine knows each exactly as the exchange does."""
+        monkeypatch.setenv("BYBIT_TEST_KEY", KEY)
+        monkeypatch.setenv("BYBIT_TEST_SECRET", SECRET)
+        journal = tmp_path / "journal.sqlite"
+
+        async def first():
+            engine = Engine(engine_preset(emu, journal, close_timeout=0.2), plugins=[tradehooks_bybit],
+                            autoload_plugins=False)
+            await engine.start()
+            engine.router.set_target("s1", "BTCUSDT", Decimal("0.02"))
+            await wait_until(lambda: engine.portfolio.position("BTCUSDT", "s1") == Decimal("0.02"))
+            resting = order("buy", "0.01", type="limit",
+                            price=str((best(emu, "bid") - Decimal("800")).quantize(Decimal("0.1"))), strategy="s2")
+            engine.broker.submit(resting)  # its updates reach the journal and the router through the engine
+            await wait_until(lambda: getattr(engine.orders.get(resting.client_order_id), "status", None)
+                             is OrderStatus.ACCEPTED)
+            emu.inject_delay(seconds=1.5, count=1, path="/v5/order/create")
+            engine.router.set_target("s1", "BTCUSDT", Decimal("0.05"))
+            await anyio.sleep(0.1)
+            await engine.stop("test restart")  # the last create is still in flight
+            return resting.client_order_id
+
+        resting_id = anyio.run(first)
+        await_quiet = 2.0  # let the delayed create land at the exchange (or not) before the restart
+
+        async def second():
+            await anyio.sleep(await_quiet)
+            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False)
+            await engine.start()
+            await wait_until(lambda: not [o for o in engine.router.open_orders() if o.strategy_id == "s1"],
+                             what="the in-flight order resolved")
+            positions = engine.portfolio.position("BTCUSDT", "s1")
+            open_ids = [o.client_order_id for o in engine.router.open_orders()]
+            await engine.stop("done")
+            return positions, open_ids
+
+        position, open_ids = anyio.run(second)
+        assert position == Decimal("0.05")
+        assert open_ids == [resting_id]
+        orders, fills = journal_orders(journal)
+        problems = compare_with_exchange(orders, fills, emu.orders(KEY), emu.executions(KEY))
+        assert not problems, problems
