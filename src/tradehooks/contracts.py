@@ -158,8 +158,10 @@ class DataSource(Protocol):
         oldest first: each page in time order and after the previous one, no duplicates. An async
         generator; the command may stop iterating at any page (Ctrl-C), so keep no state across
         calls. The bars' ``instrument_id`` is ``instrument_id``. The source is built with the
-        ``[data.params]`` given on the command line and the instrument given by ``--symbol``
-        (``ctx.instruments``); ``stream()`` is not called.
+        ``[data.params]`` given on the command line, the instrument given by ``--symbol``
+        (``ctx.instruments``), ``ctx.mode == "paper"`` and the wall clock; ``stream()`` is not called.
+        Repeats of the last bar (overlapping pages) are dropped; any other bar out of order or out
+        of range stops the download with an error.
 
     Example of a source with books::
 
