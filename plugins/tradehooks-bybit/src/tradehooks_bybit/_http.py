@@ -218,6 +218,10 @@ class HttpClient:
         if remaining is None:
             return
         reset = _header_int(headers, "X-Bapi-Limit-Reset-Timestamp") or 0
+        if remaining <= 0:
+            # The budget is spent. On an accepted request the header carries about the current time,
+            # not when the budget refills: the per-key window rolls over one second, so wait that long.
+            reset = max(reset, self.server_time_ms() + 1000)
         self._limits[path] = (remaining, reset)
 
     async def _send(self, method: str, path: str, query: str, body: str, *, signed: bool,

@@ -35,6 +35,8 @@ _KLINE, _BOOK, _TRADE = 0, 1, 2
 _MS = 1_000_000  # ns per ms
 #: seconds a book may wait for the snapshot it asked for before the whole stream is reopened
 _RESYNC_PATIENCE = 5.0
+#: the most candles per instrument fetched to fill the gap of a reconnect
+_MAX_GAP = 10_000
 
 
 class Trade(NamedTuple):
@@ -92,6 +94,7 @@ class BybitDataSource:
         self._trade_listeners: list[Callable[[Trade], None]] = []
         self._resync_asked: dict[str, float] = {}  # instrument -> time.monotonic() a snapshot was asked
         self._last: dict[str, int] = {}  # instrument -> ts of the last bar yielded
+        self._since: int | None = None  # when the first stream() started (ns, server clock)
         self._instruments: dict[str, InstrumentInfo] | None = None
         self.reconnects = 0
 
@@ -109,16 +112,14 @@ class BybitDataSource:
         try:
             await self._prepare()
             topics, routes = self._routes()
-            if not self._last:  # the candle open now is the first one the stream will close
-                now = self._now_ns()
-                first = now - now % self._timeframe
-                for instrument_id in self._ctx.instruments:
-                    self._last[instrument_id] = first - self._timeframe
+            if self._since is None:
+                self._since = self._now_ns()
             await ws.subscribe(topics)
             self._log.info("bybit.data.subscribed", url=self._ws_url, topics=topics)
             for bar in await self._missed():  # a restarted stream may have missed candles
                 yield [bar]
             last = self._last
+            last_get = last.get
             books_changed = self._book_listeners
             async for message in ws.messages():
                 route = routes.get(message.get("topic"))  # type: ignore[arg-type]
@@ -135,7 +136,7 @@ class BybitDataSource:
                     for item in message["data"]:
                         if item.get("confirm"):
                             ts = int(item["start"]) * _MS
-                            if ts > last[instrument_id]:
+                            if ts > last_get(instrument_id, -1):
                                 last[instrument_id] = ts
                                 yield [bar_from_ws(instrument_id, item)]
                 elif kind == _BOOK:
@@ -309,15 +310,21 @@ class BybitDataSource:
         return rows
 
     async def _missed(self) -> list[Bar]:
-        """The candles that closed since the last one yielded, per instrument, from REST, in time order."""
+        """The candles that closed since the last one yielded (or since the stream first started),
+        per instrument, from REST, in time order (at most ``_MAX_GAP`` per instrument)."""
+        if self._since is None:
+            return []
         now = self._now_ns()
+        timeframe = self._timeframe
         missed: list[Bar] = []
         try:
-            for instrument_id, last in self._last.items():
-                if last + 2 * self._timeframe > now:
+            for instrument_id in self._ctx.instruments:
+                after = self._last.get(instrument_id, self._since - timeframe)
+                if after + 2 * timeframe > now:
                     continue  # nothing can have closed since
-                bars = await self.history(instrument_id, now, (now - last) // self._timeframe)
-                missed.extend(bar for bar in bars if bar.ts > last)
+                count = min(_MAX_GAP, (now - after) // timeframe)
+                bars = await self.history(instrument_id, now, count)
+                missed.extend(bar for bar in bars if bar.ts > after)
         except BybitError as exc:
             if not exc.recoverable:
                 raise
