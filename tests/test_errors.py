@@ -188,7 +188,8 @@ def test_a_broker_error_reported_later_throws_the_kill_switch_unless_recoverable
     for recoverable in (False, True):
         parts, recorder = Parts(), RecordingObserver()
 
-        async def main(recoverable: bool = recoverable) -> Any:
+        async def main(recoverable: bool = recoverable, parts: Parts = parts,
+                       recorder: RecordingObserver = recorder) -> Any:
             plugins = [parts, Reporting(recoverable), recorder]
             async with Engine(preset("flaky", "reporting"), plugins=plugins, autoload_plugins=False) as engine:
                 stream = engine.events(bars=False, maxsize=100_000)

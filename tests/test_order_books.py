@@ -5,13 +5,12 @@ fills whenever no synced book exists."""
 from __future__ import annotations
 
 import textwrap
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio
-import attrs
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -174,9 +173,6 @@ def run(plugin: Books, *, mode: str = "paper", quantity: str = "1.5", broker: st
     return anyio.run(main)
 
 
-_ids = iter(range(10**9))
-
-
 def submit(side: Side, quantity: str, type: OrderType = OrderType.LIMIT, price: str | None = None, *,
            tif: TimeInForce = TimeInForce.GTC, post_only: bool = False, cid: str | None = None,
            reduce_only: bool = False) -> Callable[[Engine], None]:
@@ -185,7 +181,7 @@ def submit(side: Side, quantity: str, type: OrderType = OrderType.LIMIT, price: 
 
     def call(engine: Engine) -> None:
         order = Order(
-            client_order_id=cid or f"manual-{next(_ids)}", strategy_id="manual", instrument_id=ID, side=side,
+            client_order_id=cid or f"manual-{uuid.uuid4().hex[:12]}", strategy_id="manual", instrument_id=ID, side=side,
             type=type, quantity=D(quantity), price=None if price is None else D(price), time_in_force=tif,
             post_only=post_only, reduce_only=reduce_only, ts_created=engine.clock.now(),
         )

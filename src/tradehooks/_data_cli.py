@@ -434,7 +434,7 @@ def _download(args: argparse.Namespace) -> int:
     parts.open(args.symbol)
     resumed = parts.bars
     expected = -(-(end - start) // timeframe)
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
     progress = tqdm(total=expected, initial=min(parts.bars, expected), unit=" bars", desc=args.symbol,
                     file=sys.stderr, disable=args.quiet or not sys.stderr.isatty(), dynamic_ncols=True)

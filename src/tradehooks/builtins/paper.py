@@ -34,7 +34,7 @@ import attrs
 
 from tradehooks import hookimpl
 from tradehooks.contracts import BrokerEvents, ComponentContext, DataSource, OrderBookView
-from tradehooks.exceptions import FieldError, EngineStateError, InvalidOrderError
+from tradehooks.exceptions import EngineStateError, FieldError, InvalidOrderError
 from tradehooks.model import (
     NS_PER_SECOND,
     ZERO,
