@@ -76,18 +76,18 @@ class TestLifeCycles:
     def test_a_resting_limit_is_amended_then_cancelled(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "bid") - Decimal("500")).quantize(Decimal("0.1"))
+                price = (best(emu, "bid") - Decimal(500)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price))
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
                 assert emu_order(emu, o.client_order_id)["orderStatus"] == "New"
-                broker.amend(o.client_order_id, quantity=Decimal("0.02"), price=price - Decimal("10"))
+                broker.amend(o.client_order_id, quantity=Decimal("0.02"), price=price - Decimal(10))
                 await wait_until(lambda: events.orders[o.client_order_id].quantity == Decimal("0.02"))
                 amended = events.orders[o.client_order_id]
-                assert amended.price == price - Decimal("10") and amended.status is OrderStatus.ACCEPTED
+                assert amended.price == price - Decimal(10) and amended.status is OrderStatus.ACCEPTED
                 at_exchange = emu_order(emu, o.client_order_id)
                 assert Decimal(at_exchange["qty"]) == Decimal("0.02")
-                assert Decimal(at_exchange["price"]) == price - Decimal("10")
+                assert Decimal(at_exchange["price"]) == price - Decimal(10)
                 broker.cancel(o.client_order_id)
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.CANCELED)
                 return o
@@ -98,7 +98,7 @@ class TestLifeCycles:
     def test_an_amend_that_breaks_the_lot_size_is_refused_at_once(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "bid") - Decimal("500")).quantize(Decimal("0.1"))
+                price = (best(emu, "bid") - Decimal(500)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price))
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
@@ -112,7 +112,7 @@ class TestLifeCycles:
     def test_a_limit_that_crosses_fills_at_once(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "ask") + Decimal("50")).quantize(Decimal("0.1"))
+                price = (best(emu, "ask") + Decimal(50)).quantize(Decimal("0.1"))
                 o = order("buy", "0.005", type="limit", price=str(price))
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
@@ -124,7 +124,7 @@ class TestLifeCycles:
     def test_ioc_and_fok_that_cannot_fill_are_cancelled_unfilled(self, emu, tif):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "bid") - Decimal("1000")).quantize(Decimal("0.1"))
+                price = (best(emu, "bid") - Decimal(1000)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price), tif=tif)
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) in (OrderStatus.CANCELED,
@@ -139,7 +139,7 @@ class TestLifeCycles:
     def test_a_fok_that_can_fill_fills_whole(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "ask") + Decimal("100")).quantize(Decimal("0.1"))
+                price = (best(emu, "ask") + Decimal(100)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price), tif=TimeInForce.FOK)
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
@@ -149,7 +149,7 @@ class TestLifeCycles:
     def test_a_post_only_that_would_take_is_rejected_with_the_reason(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "ask") + Decimal("10")).quantize(Decimal("0.1"))
+                price = (best(emu, "ask") + Decimal(10)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price), post_only=True)
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) in (OrderStatus.REJECTED,
@@ -162,7 +162,7 @@ class TestLifeCycles:
     def test_a_post_only_that_rests_is_accepted(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "bid") - Decimal("100")).quantize(Decimal("0.1"))
+                price = (best(emu, "bid") - Decimal(100)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price), post_only=True)
                 broker.submit(o)
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
@@ -245,7 +245,7 @@ class TestLifeCycles:
                 base_fee = sum((f.fee for f in fills if f.fee_currency == "BTC"), Decimal(0))
                 await wait_until(lambda: broker.positions().get("BTCUSDT") == before + Decimal("0.001") - base_fee,
                                  what="the BTC balance")
-                assert broker.balances()["USDT"] < Decimal("100000")
+                assert broker.balances()["USDT"] < Decimal(100000)
 
         anyio.run(main)
 
@@ -281,7 +281,7 @@ class TestReconciliation:
 
         async def main():
             async with connected(emu) as (broker, events):
-                price = (best(emu, "bid") - Decimal("700")).quantize(Decimal("0.1"))
+                price = (best(emu, "bid") - Decimal(700)).quantize(Decimal("0.1"))
                 o = order("buy", "0.01", type="limit", price=str(price), cid=link_id)
                 broker.submit(o)
                 await wait_until(lambda: events.status(link_id) is OrderStatus.ACCEPTED)
@@ -292,7 +292,7 @@ class TestReconciliation:
         self.place_elsewhere(emu, "manual-1")
 
         async def main():
-            async with connected(emu) as (broker, events):
+            async with connected(emu) as (_broker, events):
                 return events
 
         events = anyio.run(main)
@@ -317,7 +317,7 @@ class TestReconciliation:
         self.place_elsewhere(emu, "manual-3")
 
         async def main():
-            async with connected(emu, on_unknown="cancel") as (broker, events):
+            async with connected(emu, on_unknown="cancel") as (_broker, events):
                 await wait_until(lambda: emu_order(emu, "manual-3")["orderStatus"] == "Cancelled")
                 return events
 
@@ -363,7 +363,7 @@ class TestRestart:
             engine.router.set_target("s1", "BTCUSDT", Decimal("0.02"))
             await wait_until(lambda: engine.portfolio.position("BTCUSDT", "s1") == Decimal("0.02"))
             resting = order("buy", "0.01", type="limit",
-                            price=str((best(emu, "bid") - Decimal("800")).quantize(Decimal("0.1"))), strategy="s2")
+                            price=str((best(emu, "bid") - Decimal(800)).quantize(Decimal("0.1"))), strategy="s2")
             engine.broker.submit(resting)  # its updates reach the journal and the router through the engine
             await wait_until(lambda: getattr(engine.orders.get(resting.client_order_id), "status", None)
                              is OrderStatus.ACCEPTED)

@@ -200,7 +200,7 @@ def test_paper_trading_on_the_live_book(emu, tmp_path):
     finally:
         code = session.stop()
     assert code == 0
-    orders, fills = journal_orders(session.journal)
+    _orders, fills = journal_orders(session.journal)
     assert not emu.orders(KEY)  # nothing reached the exchange
     assert len(fills) >= 4
     book_prices = set()
