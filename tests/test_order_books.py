@@ -360,6 +360,11 @@ class TestFallback:
         engine = run(plugin)
         assert [(f.price, f.quantity) for f in engine.fills] == [(D("103"), D("1.5"))]
 
+    def test_an_empty_book_is_no_book(self):
+        plugin = Books([("snapshot", [], []), ("bar", bar(0)), ("bar", bar(1, "104"))], exposures={0: 1.0})
+        engine = run(plugin)
+        assert [(f.price, f.quantity) for f in engine.fills] == [(D("104"), D("1.5"))]
+
     def test_a_backtest_ignores_books(self):
         plugin = Books([("snapshot", BIDS, ASKS), ("bar", bar(0)), ("bar", bar(1, "102"))], exposures={0: 1.0})
         engine = run(plugin, mode="backtest")
@@ -380,8 +385,8 @@ sizes = st.integers(min_value=1, max_value=3000).map(lambda n: str(D(n) * D("0.0
 @st.composite
 def books(draw: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     mid = draw(prices)
-    bid_ticks = draw(st.lists(st.integers(1, 30), min_size=0, max_size=6, unique=True))
-    ask_ticks = draw(st.lists(st.integers(1, 30), min_size=0, max_size=6, unique=True))
+    bid_ticks = draw(st.lists(st.integers(1, 30), min_size=1, max_size=6, unique=True))
+    ask_ticks = draw(st.lists(st.integers(1, 30), min_size=1, max_size=6, unique=True))
     bids = [(str(D(mid - t) * TICK), draw(sizes)) for t in bid_ticks]
     asks = [(str(D(mid + t) * TICK), draw(sizes)) for t in ask_ticks]
     return bids, asks
@@ -397,10 +402,19 @@ def orders(draw: Any) -> Callable[[Engine], None]:
     return submit(side, quantity, kind, price, tif=tif, reduce_only=draw(st.booleans()) and draw(st.booleans()))
 
 
-steps = st.lists(
-    st.one_of(books().map(lambda b: ("snapshot", *b)), orders().map(lambda call: ("call", call))),
-    min_size=1, max_size=16,
-)
+@st.composite
+def deltas(draw: Any) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """Levels set or removed (size 0) on either side, anywhere near the prices orders use."""
+    change = st.tuples(prices.map(lambda n: str(D(n) * TICK)), st.one_of(st.just("0"), sizes))
+    return "delta", draw(st.lists(change, max_size=4)), draw(st.lists(change, max_size=4))
+
+
+steps = st.tuples(
+    books().map(lambda b: ("snapshot", *b)),
+    st.lists(st.one_of(books().map(lambda b: ("snapshot", *b)), deltas(),
+                       orders().map(lambda call: ("call", call)), orders().map(lambda call: ("call", call))),
+             min_size=4, max_size=20),
+).map(lambda first_and_rest: [first_and_rest[0], *first_and_rest[1]])
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
