@@ -4,7 +4,12 @@ distribution put on ``sys.path``."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +27,7 @@ PLUGIN = '''
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
 import attrs
 
 from tradehooks import hookimpl
@@ -49,6 +55,7 @@ class Generated:
         interrupt: bool = False
         overlap: bool = False
         stray: bool = False
+        delay: float = 0.0
 
         @bars_per_page.validator
         def _positive(self, attribute, value):
@@ -83,6 +90,7 @@ class Generated:
                     for t in range(ts, min(end, ts + p.bars_per_page * self.timeframe), self.timeframe)]
             ts += p.bars_per_page * self.timeframe
             pages += 1
+            await anyio.sleep(p.delay)
             yield ([previous] if p.overlap and previous is not None else []) + page
             previous = page[-1]
 
@@ -207,6 +215,28 @@ class TestDownload:
         assert "interrupted: 200 bars kept in" in capsys.readouterr().err
         assert main(command) == 0
         assert "(continued after 200 bars)" in capsys.readouterr().out
+        assert rows(output) == expected_bars()
+
+    def test_sigint_in_a_real_process_keeps_the_pages_written(self, site: Path, tmp_path: Path):
+        """The command runs in its own process, is sent SIGINT after two pages, exits 130 with the
+        finished pages kept, and the same command then writes the whole range."""
+        output = tmp_path / "T.parquet"
+        command = [sys.executable, "-m", "tradehooks", *download(output, "--param", "delay=0.2")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        parts = tmp_path / ".T.parquet.parts"
+        deadline = time.monotonic() + 60
+        while len(list(parts.glob("part-*.parquet"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        kept = len(list(parts.glob("part-*.parquet")))
+        assert 2 <= kept < 6 and not list(parts.glob("*.tmp")) and not output.exists()
+        assert f"interrupted: {kept * 100} bars kept in" in err
+        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert finished.returncode == 0, finished.stderr
+        assert f"(continued after {kept * 100} bars)" in finished.stdout
         assert rows(output) == expected_bars()
 
     def test_a_different_request_does_not_mix_with_the_parts_of_another(self, tmp_path: Path, capsys):
