@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import threading
@@ -14,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tradehooks_bybit._signing import rest_signature, ws_auth_signature
 from tradehooks_bybit.testing import BybitEmulator
@@ -601,3 +604,75 @@ class TestLifeCycle:
         order(emu, side="Buy", orderType="Limit", qty="0.001", price="29000", orderLinkId="rec")
         httpx.get(emu.rest_url + "/v5/nope")
         assert emu.requests == [("POST", "/v5/order/create", "rec", 0), ("GET", "/v5/nope", None, 404)]
+
+
+class TestAccounts:
+    def test_adding_a_known_key_again_rotates_its_secret_and_keeps_its_orders(self, emu):
+        ok(order(emu, side="Buy", orderType="Limit", qty="0.001", price="29000"))
+        emu.add_account(KEY, "NEW_SECRET")
+        assert code(get(emu, "/v5/order/realtime", "category=linear&symbol=BTCUSDT")) == 10004
+        rows = ok(get(emu, "/v5/order/realtime", "category=linear&symbol=BTCUSDT", secret="NEW_SECRET"))["list"]
+        assert len(rows) == 1
+        assert emu.balances(KEY)["USDT"] == D("10000")
+
+
+_accounts = itertools.count()
+_op = st.one_of(
+    st.tuples(st.just("market"), st.sampled_from(["linear", "spot"]), st.sampled_from(["Buy", "Sell"]),
+              st.integers(1, 400)),
+    st.tuples(st.just("limit"), st.sampled_from(["linear", "spot"]), st.sampled_from(["Buy", "Sell"]),
+              st.integers(1, 400), st.integers(-30, 30)),
+    st.tuples(st.just("price"), st.sampled_from(["linear", "spot"]), st.integers(29_700, 30_300)),
+    st.tuples(st.just("cancel_all"), st.sampled_from(["linear", "spot"])),
+)
+
+
+class TestLedger:
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ops=st.lists(_op, min_size=1, max_size=12))
+    def test_wallet_positions_and_orders_always_add_up_to_the_executions(self, bybit_emulator, ops):
+        emu = bybit_emulator
+        key = f"K{next(_accounts)}"
+        emu.add_account(key, "S", balances={"USDT": "20000", "BTC": "0.5"})
+        kw = {"key": key, "secret": "S"}
+        for op in ops:
+            cat = op[1]
+            base = {"category": cat, "symbol": "BTCUSDT"}
+            if op[0] == "market":
+                qty = D(op[3]) / 1000
+                if cat == "spot" and op[2] == "Buy":
+                    body = base | {"side": "Buy", "orderType": "Market", "qty": str(qty * 30000)}
+                else:
+                    body = base | {"side": op[2], "orderType": "Market", "qty": str(qty)}
+                assert code(post(emu, "/v5/order/create", body, **kw)) in (0, 110007, 170131)
+            elif op[0] == "limit":
+                mid = D(emu.book(cat, "BTCUSDT")["b"][0][0])
+                body = base | {"side": op[2], "orderType": "Limit", "qty": str(D(op[3]) / 1000),
+                               "price": str(mid + op[4])}
+                assert code(post(emu, "/v5/order/create", body, **kw)) in (0, 110007, 170131)
+            elif op[0] == "price":
+                emu.set_price(cat, "BTCUSDT", op[2])
+            else:
+                assert code(post(emu, "/v5/order/cancel-all", base, **kw)) == 0
+        execs = emu.executions(key)
+        lin = [e for e in execs if e["category"] == "linear"]
+        spot = [e for e in execs if e["category"] == "spot"]
+        bal = emu.balances(key)
+        usdt = D("20000") + sum((D(e["execPnl"]) - D(e["execFee"]) for e in lin), D(0))
+        btc = D("0.5")
+        for e in spot:
+            value, qty, fee = D(e["execValue"]), D(e["execQty"]), D(e["execFee"])
+            if e["side"] == "Buy":
+                usdt, btc = usdt - value, btc + qty - fee
+            else:
+                usdt, btc = usdt + value - fee, btc - qty
+        assert (bal["USDT"], bal.get("BTC", D(0))) == (usdt, btc)
+        assert bal["BTC"] >= 0
+        size = sum((D(e["execQty"]) * (1 if e["side"] == "Buy" else -1) for e in lin), D(0))
+        positions = emu.positions(key)
+        held = sum((D(p["size"]) * (1 if p["side"] == "Buy" else -1) for p in positions), D(0))
+        assert held == size
+        for o in emu.orders(key):
+            mine = [e for e in execs if e["orderId"] == o["orderId"]]
+            assert D(o["cumExecQty"]) == sum((D(e["execQty"]) for e in mine), D(0))
+            assert (o["orderStatus"] in ("New", "PartiallyFilled")) == (D(o["leavesQty"]) > 0)

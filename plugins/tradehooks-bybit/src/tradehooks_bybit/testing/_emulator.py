@@ -19,7 +19,16 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 
 from ._faults import Fault, Faults
-from ._market import Book, Instrument, KlineStore, dec, default_prices, instrument_defaults, interval_ms, normalise_bar
+from ._market import (
+    Book,
+    Instrument,
+    KlineStore,
+    dec,
+    default_prices,
+    instrument_defaults,
+    interval_ms,
+    normalise_bar,
+)
 from ._matching import Account, Exchange
 from ._server import DEFAULT_LIMITS, RecordedRequest, Server
 
@@ -184,7 +193,7 @@ class BybitEmulator:
             thread.join(15)
             self._loop = self._thread = None
 
-    def __enter__(self) -> BybitEmulator:
+    def __enter__(self) -> BybitEmulator:  # noqa: PYI034 - the class is not meant to be subclassed
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -205,7 +214,10 @@ class BybitEmulator:
     # ================================================================ set-up
     def add_account(self, key: str, secret: str, *, balances: Mapping[str, Any] | None = None,
                     leverage: Any = None, taker_fee: Any = None, maker_fee: Any = None) -> None:
-        """A unified account with API ``key``/``secret`` and wallet ``balances`` (coin -> amount)."""
+        """A unified account with API ``key``/``secret`` and wallet ``balances`` (coin -> amount).
+
+        Adding a key that exists changes its secret (and the balances, leverage or fees given) and keeps
+        its orders and positions: requests signed with the old secret fail from then on (10004)."""
         fees = dict(self._exchange.default_fees)
         if taker_fee is not None or maker_fee is not None:
             t, m = fees["linear"]
@@ -215,9 +227,19 @@ class BybitEmulator:
                        leverage=dec(leverage) if leverage is not None else self._leverage, fees=fees)
 
         def add() -> None:
-            if key in self._exchange.accounts:
-                raise ValueError(f"add_account: the key {key!r} is already an account")
-            self._exchange.accounts[key] = acct
+            known = self._exchange.accounts.get(key)
+            if known is None:
+                self._exchange.accounts[key] = acct
+                return
+            # the key is rotated: a new secret (requests signed with the old one now fail), and the
+            # balances, leverage and fees given; orders, positions and executions stay
+            known.secret = secret
+            if balances is not None:
+                known.wallet = acct.wallet
+            if leverage is not None:
+                known.leverage = acct.leverage
+            if taker_fee is not None or maker_fee is not None:
+                known.fees = acct.fees
 
         self._call(add)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict  # type: ignore[import-untyped]
 
 __all__ = [
     "INTERVALS",
@@ -349,4 +349,4 @@ def instrument_defaults() -> list[Instrument]:
 
 
 def default_prices() -> Mapping[str, Decimal]:
-    return {"BTCUSDT": Decimal("30000"), "ETHUSDT": Decimal("2000")}
+    return {"BTCUSDT": Decimal(30000), "ETHUSDT": Decimal(2000)}

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ._market import Book, Instrument, dec, fmt
 
-__all__ = ["ApiError", "Account", "Exchange", "Order", "Sink"]
+__all__ = ["Account", "ApiError", "Exchange", "Order", "Sink"]
 
 ZERO = Decimal(0)
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
@@ -381,9 +381,9 @@ class Exchange:
     def _order_im(self, acct: Account, coin: str) -> Decimal:
         total = ZERO
         for o in acct.orders.values():
-            if o.category == "linear" and o.status in OPEN_STATUSES and not o.reduce_only:
-                if self.instruments[("linear", o.symbol)].quote == coin:
-                    total += o.leaves * o.price / acct.leverage
+            if o.category == "linear" and o.status in OPEN_STATUSES and not o.reduce_only \
+                    and self.instruments[("linear", o.symbol)].quote == coin:
+                total += o.leaves * o.price / acct.leverage
         return total
 
     def _position_im(self, acct: Account, coin: str) -> Decimal:

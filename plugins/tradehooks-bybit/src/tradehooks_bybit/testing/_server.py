@@ -484,7 +484,7 @@ class Server:
                 while not ws.closed:
                     try:
                         msg = await ws.receive(timeout=idle)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         break
                     if msg.type == WSMsgType.TEXT:
                         self._on_ws_text(conn, msg.data)
@@ -745,7 +745,7 @@ class Server:
         then the confirmed kline, and the bar joins the REST history."""
         prev: Decimal | None = None
         for bar in bars:
-            t, o, h, lo, c, v, turnover = bar
+            t, o, h, lo, c, v, _turnover = bar
             path = [o, lo, h, c] if c >= o else [o, h, lo, c]
             step_s = interval_s / (len(path) + 1)
             high = low = o
@@ -762,7 +762,7 @@ class Server:
                 if self.stopping.is_set():
                     return
             self.kline_push(category, symbol, interval, bar, True)
-            self.klines.add(category, symbol, interval, bar)  # type: ignore[arg-type]
+            self.klines.add(category, symbol, interval, bar)
             await self.sleep(step_s)
 
     def _trade_qty(self, category: str, symbol: str, qty: Decimal) -> Decimal:
