@@ -446,3 +446,31 @@ def test_the_ledger_balances_exactly_under_random_books_and_orders(script: list[
                 key = (fill.side, fill.price)
                 taken[key] = taken.get(key, D(0)) + fill.quantity
         assert all(quantity <= offered[key] for key, quantity in taken.items()), (taken, offered)
+
+
+class TestWiring:
+    def test_the_engine_hands_a_book_keeping_source_to_the_broker_once_after_building(self):
+        plugin = Books([("bar", bar(0))])
+        engine = Engine(make_preset(), plugins=[plugin], autoload_plugins=False)
+        assert engine.broker._book_of == engine.source.order_book
+        assert engine.source.listeners == [engine.broker._on_book]
+
+    def test_a_source_without_books_is_not_handed_over(self):
+        """The built-in synthetic_live source keeps no book: the paper broker stays on bars."""
+        preset = parse_preset(textwrap.dedent(f"""
+            [engine]
+            mode = "paper"
+            [data]
+            source = "synthetic_live"
+            timeframe = "1m"
+            [[instruments]]
+            id = "{ID}"
+            tick_size = "{TICK}"
+            lot_size = "{LOT}"
+            [[strategies]]
+            id = "s"
+            signal = "scripted"
+            sizer = {{ name = "fixed", params = {{ quantity = "1" }} }}
+        """))
+        engine = Engine(preset, plugins=[Books([])], autoload_plugins=False)
+        assert not hasattr(engine.source, "order_book") and engine.broker._book_of is None
