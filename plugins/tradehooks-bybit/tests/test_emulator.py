@@ -478,6 +478,22 @@ class TestMarketData:
 
         run(scenario())
 
+    def test_a_taker_walking_levels_prints_one_public_trade_message_per_order(self, emu):
+        emu.set_book("linear", "BTCUSDT", [("29999", "1")], [("30000", "0.1"), ("30000.5", "1")])
+
+        async def scenario() -> dict[str, Any]:
+            ws = await websockets.connect(emu.ws_url + "/v5/public/linear")
+            await ws.send(json.dumps({"op": "subscribe", "args": ["publicTrade.BTCUSDT"]}))
+            await recv(ws, lambda m: m.get("op") == "subscribe")
+            await asyncio.to_thread(order, emu, side="Buy", orderType="Market", qty="0.3")
+            msg = await recv(ws, topic("publicTrade.BTCUSDT"))
+            await ws.close()
+            return msg
+
+        msg = run(scenario())
+        assert [(t["S"], t["p"], t["v"], t["L"]) for t in msg["data"]] == [
+            ("Buy", "30000.00", "0.100", "PlusTick"), ("Buy", "30000.50", "0.200", "PlusTick")]
+
     def test_playback_streams_unconfirmed_then_confirmed_klines_trades_and_becomes_history(self, emu):
         bars = [(1_700_000_040_000 + i * 60_000, 30000 + i, 30010 + i, 29990 + i, 30005 + i, 4) for i in range(3)]
 

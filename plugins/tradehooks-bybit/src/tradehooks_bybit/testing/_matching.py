@@ -42,7 +42,7 @@ class ApiError(Exception):
 class Sink(Protocol):
     def private(self, key: str, category: str, pushes: dict[str, list[dict[str, Any]]]) -> None: ...
     def book_changed(self, category: str, symbol: str) -> None: ...
-    def trade(self, category: str, symbol: str, side: str, price: Decimal, qty: Decimal) -> None: ...
+    def trades(self, category: str, symbol: str, side: str, fills: list[tuple[Decimal, Decimal]]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -506,8 +506,7 @@ class Exchange:
                 execs.append(self._fill(acct, inst, order, price, qty, maker=False))
             if fills:
                 self.sink.book_changed(*key)
-                for price, qty in fills:
-                    self.sink.trade(inst.category, inst.symbol, order.side, price, qty)
+                self.sink.trades(inst.category, inst.symbol, order.side, fills)
         if order.status in OPEN_STATUSES:
             full = (order.market_unit == "quoteCoin" and order.qty - order.cum_value
                     < (book.best_ask() or order.price) * inst.qty_step) or \
@@ -554,7 +553,7 @@ class Exchange:
             execs = []
             if qty > 0:
                 execs.append(self._fill(acct, inst, order, order.price, qty, maker=True))
-                self.sink.trade(category, symbol, "Sell" if order.side == "Buy" else "Buy", order.price, qty)
+                self.sink.trades(category, symbol, "Sell" if order.side == "Buy" else "Buy", [(order.price, qty)])
             if order.cum_qty >= order.qty:
                 self._close(acct, order, "Filled")
             elif order.reduce_only:

@@ -679,20 +679,24 @@ class Server:
                     if depth == 1 and mono - conn.level1_sent.get(sym, 0) >= 3:
                         self._book_snapshot(conn, sym, 1)
 
-    def trade(self, category: str, symbol: str, side: str, price: Decimal, qty: Decimal) -> None:
+    def trades(self, category: str, symbol: str, side: str, fills: list[tuple[Decimal, Decimal]]) -> None:
+        """One ``publicTrade`` message with a trade per (price, qty), ``side`` being the taker's."""
         inst = self.exchange.instruments[(category, symbol)]
-        prev = self.last_trade.get((category, symbol))
-        self.last_trade[(category, symbol)] = price
-        self.trade_seq += 1
         now = self.clock()
-        item: dict[str, Any] = {"T": now, "s": symbol, "S": side, "v": inst.fmt_qty(qty),
-                                "p": inst.fmt_price(price), "i": str(uuid.uuid4()), "BT": False, "RPI": False,
-                                "seq": self.trade_seq}
-        if category == "linear":
-            item["L"] = ("PlusTick" if prev is None or price > prev else
-                         "MinusTick" if price < prev else "ZeroPlusTick")
+        items = []
+        for price, qty in fills:
+            prev = self.last_trade.get((category, symbol))
+            self.last_trade[(category, symbol)] = price
+            self.trade_seq += 1
+            item: dict[str, Any] = {"T": now, "s": symbol, "S": side, "v": inst.fmt_qty(qty),
+                                    "p": inst.fmt_price(price), "i": str(uuid.uuid4()), "BT": False, "RPI": False,
+                                    "seq": self.trade_seq}
+            if category == "linear":
+                item["L"] = ("PlusTick" if prev is None or price > prev else
+                             "MinusTick" if price < prev else "ZeroPlusTick")
+            items.append(item)
         topic = f"publicTrade.{symbol}"
-        message = {"topic": topic, "type": "snapshot", "ts": now, "data": [item]}
+        message = {"topic": topic, "type": "snapshot", "ts": now, "data": items}
         for conn in list(self.conns):
             if conn.kind == category and topic in conn.topics:
                 conn.send(message)
@@ -755,7 +759,7 @@ class Server:
                 vol += v / len(path)
                 self.move_price(category, symbol, price)
                 side = "Buy" if prev is None or price >= prev else "Sell"
-                self.trade(category, symbol, side, price, self._trade_qty(category, symbol, v / len(path)))
+                self.trades(category, symbol, side, [(price, self._trade_qty(category, symbol, v / len(path)))])
                 prev = price
                 self.kline_push(category, symbol, interval, (t, o, high, low, price, vol, vol * price), False)
                 await self.sleep(step_s)
