@@ -345,6 +345,49 @@ class TestOrders:
         assert (by_link["po"]["orderStatus"], by_link["po"]["rejectReason"]) == \
             ("Cancelled", "EC_PostOnlyWillTakeLiquidity")
 
+    def test_a_stop_order_sleeps_until_the_last_price_reaches_its_trigger(self, emu):
+        ok(order(emu, side="Buy", orderType="Market", qty="0.010"))
+
+        async def scenario() -> list[dict[str, Any]]:
+            ws = await private_ws(emu, ["order"])
+            r = await asyncio.to_thread(order, emu, side="Sell", orderType="Market", qty="0.010", reduceOnly=True,
+                                        triggerPrice="29900", triggerDirection=2, orderLinkId="stop")
+            ok(r)
+            first = await recv(ws)
+            await asyncio.to_thread(emu.set_price, "linear", "BTCUSDT", "29950")
+            await asyncio.to_thread(emu.set_price, "linear", "BTCUSDT", "29890")
+            msgs = [first, await recv(ws), await recv(ws)]
+            await ws.close()
+            return msgs
+
+        msgs = run(scenario())
+        states = [(m["data"][0]["orderStatus"], m["data"][0]["stopOrderType"]) for m in msgs]
+        assert states == [("Untriggered", "Stop"), ("Triggered", "Stop"), ("Filled", "Stop")]
+        assert msgs[0]["data"][0]["triggerPrice"] == "29900.00" and msgs[0]["data"][0]["triggerDirection"] == 2
+        (pos,) = emu.positions(KEY)
+        assert pos["size"] == "0.000"
+
+    def test_stop_order_rules_and_deactivation(self, emu):
+        assert code(order(emu, side="Buy", orderType="Market", qty="0.01", triggerPrice="29000",
+                          triggerDirection=1)) == 110092
+        assert code(order(emu, side="Sell", orderType="Market", qty="0.01", triggerPrice="31000",
+                          triggerDirection=2)) == 110093
+        assert code(order(emu, side="Buy", orderType="Market", qty="0.01", triggerPrice="31000")) == 10001
+        oid = ok(order(emu, side="Buy", orderType="Limit", qty="0.01", price="31000", triggerPrice="31000",
+                       triggerDirection=1))["orderId"]
+        ok(post(emu, "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", "orderId": oid,
+                                         "triggerPrice": "30500"}))
+        ok(post(emu, "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT", "orderId": oid}))
+        (o,) = [o for o in emu.orders(KEY) if o["orderId"] == oid]
+        assert (o["orderStatus"], o["triggerPrice"]) == ("Deactivated", "30500.00")
+        spot = {"category": "spot", "symbol": "BTCUSDT", "side": "Sell", "orderType": "Limit", "qty": "0.1",
+                "price": "29000", "triggerPrice": "29500"}
+        assert code(post(emu, "/v5/order/create", spot)) == 170130
+        ok(post(emu, "/v5/order/create", spot | {"orderFilter": "StopOrder"}))
+        emu.set_price("spot", "BTCUSDT", "29400")
+        spot_order = [o for o in emu.orders(KEY) if o["category"] == "spot"][0]
+        assert (spot_order["orderStatus"], spot_order["cumExecQty"]) == ("Filled", "0.100000")
+
     def test_reduce_only_needs_a_position_to_reduce(self, emu):
         assert code(order(emu, side="Sell", orderType="Market", qty="0.01", reduceOnly=True)) == 110017
 

@@ -70,6 +70,8 @@ class Order:
     cancel_type: str = "UNKNOWN"
     reject_reason: str = "EC_NoError"
     locked: Decimal = ZERO  # spot: what the order holds of its pay coin
+    trigger_price: Decimal | None = None  # a conditional order: dormant until the last price reaches it
+    trigger_direction: int = 0  # 1: triggers on a rise to trigger_price, 2: on a fall to it
 
     @property
     def leaves(self) -> Decimal:
@@ -105,10 +107,11 @@ class Order:
             "cumExecFee": fmt(self.cum_fee),
             "timeInForce": self.tif,
             "orderType": self.order_type,
-            "stopOrderType": "",
+            "stopOrderType": "Stop" if self.trigger_price is not None else "",
             "orderIv": "",
             "marketUnit": self.market_unit,
-            "triggerPrice": "0.00" if self.category == "spot" else "",
+            "triggerPrice": inst.fmt_price(self.trigger_price) if self.trigger_price is not None
+            else ("0.00" if self.category == "spot" else ""),
             "takeProfit": "",
             "stopLoss": "",
             "tpslMode": "",
@@ -117,8 +120,8 @@ class Order:
             "slLimitPrice": "",
             "tpTriggerBy": "",
             "slTriggerBy": "",
-            "triggerDirection": 0,
-            "triggerBy": "",
+            "triggerDirection": self.trigger_direction,
+            "triggerBy": "LastPrice" if self.trigger_price is not None else "",
             "lastPriceOnCreated": inst.fmt_price(self.last_price_on_created),
             "basePrice": inst.fmt_price(self.last_price_on_created) if self.category == "spot" else "",
             "reduceOnly": self.reduce_only,
@@ -206,6 +209,7 @@ class Exchange:
         self.accounts: dict[str, Account] = {}
         self._exec_seq = itertools.count(1)
         self._open: dict[tuple[str, str], dict[str, tuple[Account, Order]]] = {}
+        self._dormant: dict[tuple[str, str], dict[str, tuple[Account, Order]]] = {}
 
     # ---------------------------------------------------------------- lookups
     def instrument(self, category: Any, symbol: Any) -> Instrument:
@@ -292,12 +296,7 @@ class Exchange:
                 raise ApiError(170130 if spot else 110003, f"Order price {fmt(price)} is out of the "
                                f"permissible range [{fmt(inst.min_price)}, {fmt(inst.max_price)}]")
         else:
-            ref = (book.best_ask() if side == "Buy" else book.best_bid()) or last
-            if side == "Buy":
-                price = (ref * (1 + self.market_slippage) / inst.tick_size).to_integral_value(ROUND_FLOOR)
-            else:
-                price = (ref * (1 - self.market_slippage) / inst.tick_size).to_integral_value(ROUND_CEILING)
-            price = max(price * inst.tick_size, inst.tick_size)
+            price = self._market_bound(inst, book, side)
 
         # quantity filters
         if market_unit == "quoteCoin":
@@ -321,6 +320,7 @@ class Exchange:
                 raise ApiError(170140 if spot else 110094,
                                f"Order value {fmt(notional)} is below the minimum {fmt(inst.min_notional)}")
 
+        trigger, direction = self._trigger(body, inst, last, invalid)
         now = self.clock()
         pos = acct.positions.get(inst.symbol) if not spot else None
         if reduce_only:
@@ -334,13 +334,51 @@ class Exchange:
             order_id=str(uuid.uuid4()), link_id=link_id, category=inst.category, symbol=inst.symbol,
             side=side, order_type=order_type, tif=tif, qty=qty, price=price, reduce_only=reduce_only,
             market_unit=market_unit, created=now, updated=now, last_price_on_created=last,
+            trigger_price=trigger, trigger_direction=direction,
         )
         self._check_funds(acct, inst, order, book)
         acct.orders[order.order_id] = order
         if link_id:
             acct.link_ids.add((inst.category, link_id))
+        if trigger is not None:
+            order.status = "Untriggered"
+            self._dormant.setdefault((inst.category, inst.symbol), {})[order.order_id] = (acct, order)
+            self._push(acct, inst, [order], [])
+            return order
         self._execute(acct, inst, order, book, created=True)
         return order
+
+    def _market_bound(self, inst: Instrument, book: Book, side: str) -> Decimal:
+        """The limit a market order walks the book to: ``market_slippage`` beyond the best price."""
+        ref = (book.best_ask() if side == "Buy" else book.best_bid()) or self.last_price(inst)
+        if side == "Buy":
+            price = (ref * (1 + self.market_slippage) / inst.tick_size).to_integral_value(ROUND_FLOOR)
+        else:
+            price = (ref * (1 - self.market_slippage) / inst.tick_size).to_integral_value(ROUND_CEILING)
+        return max(price * inst.tick_size, inst.tick_size)
+
+    def _trigger(self, body: dict[str, Any], inst: Instrument, last: Decimal, invalid: int) -> tuple[Decimal | None, int]:
+        """The trigger price and direction of a conditional order (None, 0 for a plain one)."""
+        if body.get("triggerPrice") in (None, ""):
+            return None, 0
+        trigger = _decimal(body, "triggerPrice", invalid)
+        if not inst.price_ok(trigger):
+            raise ApiError(invalid, f"params error: triggerPrice {body['triggerPrice']} is not a multiple of the "
+                                    f"tick size {fmt(inst.tick_size)}")
+        if inst.category == "spot":
+            if body.get("orderFilter") not in ("StopOrder", "tpslOrder"):
+                raise ApiError(170130, "Data sent for parameter 'orderFilter' is not valid: a spot triggerPrice "
+                                       "needs orderFilter StopOrder or tpslOrder")
+            return trigger, 1 if trigger > last else 2
+        direction = body.get("triggerDirection")
+        if direction not in (1, 2, "1", "2"):
+            raise ApiError(10001, f"params error: triggerDirection must be 1 (rise) or 2 (fall), got {direction!r}")
+        direction = int(direction)
+        if direction == 1 and trigger <= last:
+            raise ApiError(110092, f"expect Rising, but trigger_price[{fmt(trigger)}] <= current[{fmt(last)}]??LastPrice")
+        if direction == 2 and trigger >= last:
+            raise ApiError(110093, f"expect Falling, but trigger_price[{fmt(trigger)}] >= current[{fmt(last)}]??LastPrice")
+        return trigger, direction
 
     def _check_funds(self, acct: Account, inst: Instrument, order: Order, book: Book) -> None:
         if inst.category == "spot":
@@ -381,7 +419,7 @@ class Exchange:
     def _order_im(self, acct: Account, coin: str) -> Decimal:
         total = ZERO
         for o in acct.orders.values():
-            if o.category == "linear" and o.status in OPEN_STATUSES and not o.reduce_only \
+            if o.category == "linear" and o.status in ("New", "PartiallyFilled") and not o.reduce_only \
                     and self.instruments[("linear", o.symbol)].quote == coin:
                 total += o.leaves * o.price / acct.leverage
         return total
@@ -406,40 +444,54 @@ class Exchange:
         inst = self.instrument(_need(body, "category"), _need(body, "symbol"))
         order = self.find(acct, inst, body)
         invalid = 170130 if inst.category == "spot" else 10001
-        if order.order_type != "Limit":
-            raise ApiError(invalid, "params error: only a resting limit order can be amended")
+        dormant = order.status == "Untriggered"
+        if order.order_type != "Limit" and not dormant:
+            raise ApiError(invalid, "params error: only a resting limit or an untriggered order can be amended")
         qty = _decimal(body, "qty", invalid) if body.get("qty") not in (None, "") else order.qty
-        price = _decimal(body, "price", invalid) if body.get("price") not in (None, "") else order.price
-        if not inst.qty_ok(qty) or qty < inst.min_qty:
+        price = order.price
+        if order.order_type == "Limit" and body.get("price") not in (None, ""):
+            price = _decimal(body, "price", invalid)
+        trigger = order.trigger_price
+        if body.get("triggerPrice") not in (None, ""):
+            if not dormant:
+                raise ApiError(invalid, "params error: triggerPrice can only be amended before the order triggers")
+            trigger = _decimal(body, "triggerPrice", invalid)
+            last = self.last_price(inst)
+            if not inst.price_ok(trigger):
+                raise ApiError(invalid, f"params error: triggerPrice {fmt(trigger)} is not a multiple of the tick size")
+            if inst.category == "linear" and (order.trigger_direction == 1) != (trigger > last):
+                raise ApiError(110092 if order.trigger_direction == 1 else 110093,
+                               f"trigger_price[{fmt(trigger)}] is on the wrong side of current[{fmt(last)}]")
+        if order.market_unit != "quoteCoin" and (not inst.qty_ok(qty) or qty < inst.min_qty):
             raise ApiError(invalid, f"params error: qty {fmt(qty)} breaks the lot size filter")
         if not inst.price_ok(price):
             raise ApiError(invalid, f"params error: price {fmt(price)} is not a multiple of the tick size")
         if qty <= order.cum_qty:
             raise ApiError(invalid, f"params error: qty {fmt(qty)} is not above the filled {fmt(order.cum_qty)}")
-        old = (order.qty, order.price, order.locked)
-        order.qty, order.price = qty, price
+        old = (order.qty, order.price, order.locked, order.trigger_price)
+        order.qty, order.price, order.trigger_price = qty, price, trigger
         if inst.category == "spot":
             order.locked = ZERO
             try:
                 self._check_funds(acct, inst, order, self.books[(inst.category, inst.symbol)])
             except ApiError:
-                order.qty, order.price, order.locked = old
+                order.qty, order.price, order.locked, order.trigger_price = old
                 raise
-            # the check above locked the full qty; only what is left stays locked
-            if order.side == "Buy":
-                order.locked = (order.qty - order.cum_qty) * order.price
-            else:
-                order.locked = order.qty - order.cum_qty
+            if order.cum_qty:  # the check above locked the full qty; only what is left stays locked
+                order.locked = (order.qty - order.cum_qty) * (order.price if order.side == "Buy" else 1)
+        if inst.category == "spot" and trigger is not None and dormant:
+            order.trigger_direction = 1 if trigger > self.last_price(inst) else 2
         order.updated = self.clock()
-        book = self.books[(inst.category, inst.symbol)]
-        self._execute(acct, inst, order, book, created=False)
+        if dormant:
+            self._push(acct, inst, [order], [])
+            return order
+        self._execute(acct, inst, order, self.books[(inst.category, inst.symbol)], created=False)
         return order
 
     def cancel(self, acct: Account, body: dict[str, Any]) -> Order:
         inst = self.instrument(_need(body, "category"), _need(body, "symbol"))
         order = self.find(acct, inst, body)
-        self._close(acct, order, "Cancelled" if not order.cum_qty or inst.category != "spot"
-                    else "PartiallyFilledCanceled", cancel_type="CancelByUser")
+        self._close(acct, order, self._cancelled_status(order), cancel_type="CancelByUser")
         self._push(acct, inst, [order], [])
         return order
 
@@ -462,8 +514,7 @@ class Exchange:
                 continue
             if settle and settle not in (inst.quote, inst.base):
                 continue
-            self._close(acct, o, "Cancelled" if not o.cum_qty or category != "spot"
-                        else "PartiallyFilledCanceled", cancel_type="CancelByUser")
+            self._close(acct, o, self._cancelled_status(o), cancel_type="CancelByUser")
             done.append(o)
         by_symbol: dict[str, list[Order]] = {}
         for o in done:
@@ -471,6 +522,12 @@ class Exchange:
         for sym, orders in by_symbol.items():
             self._push(acct, self.instruments[(category, sym)], orders, [])
         return done
+
+    @staticmethod
+    def _cancelled_status(order: Order) -> str:
+        if order.status == "Untriggered":
+            return "Deactivated"
+        return "PartiallyFilledCanceled" if order.cum_qty and order.category == "spot" else "Cancelled"
 
     # ---------------------------------------------------------------- matching
     def _crosses(self, order: Order, book: Book) -> bool:
@@ -505,6 +562,7 @@ class Exchange:
             for price, qty in fills:
                 execs.append(self._fill(acct, inst, order, price, qty, maker=False))
             if fills:
+                book.last_price = fills[-1][0]
                 self.sink.book_changed(*key)
                 self.sink.trades(inst.category, inst.symbol, order.side, fills)
         if order.status in OPEN_STATUSES:
@@ -535,7 +593,27 @@ class Exchange:
         return max(-size if order.side == "Buy" else size, ZERO)
 
     def match_resting(self, category: str, symbol: str) -> None:
-        """Fill every resting limit order of the instrument the book now crosses (as maker)."""
+        """Trigger every conditional order the last price reached, then fill every resting limit order
+        of the instrument the book now crosses (as maker)."""
+        dormant = self._dormant.get((category, symbol))
+        if dormant:
+            inst = self.instruments[(category, symbol)]
+            last = self.last_price(inst)
+            for order_id, (acct, order) in list(dormant.items()):
+                assert order.trigger_price is not None
+                if order.status != "Untriggered":
+                    dormant.pop(order_id, None)
+                elif (order.trigger_direction == 1 and last >= order.trigger_price) or \
+                        (order.trigger_direction == 2 and last <= order.trigger_price):
+                    dormant.pop(order_id, None)
+                    order.status = "Triggered"
+                    order.updated = self.clock()
+                    self._push(acct, inst, [order], [])
+                    order.status = "New"
+                    book = self.books[(category, symbol)]
+                    if order.order_type == "Market":
+                        order.price = self._market_bound(inst, book, order.side)
+                    self._execute(acct, inst, order, book, created=False)
         resting = self._open.get((category, symbol))
         if not resting:
             return
@@ -570,9 +648,10 @@ class Exchange:
             order.cancel_type = cancel_type or ("CancelByUser" if reject == "EC_NoError" else "UNKNOWN")
         order.locked = ZERO
         order.updated = self.clock()
-        resting = self._open.get((order.category, order.symbol))
-        if resting:
-            resting.pop(order.order_id, None)
+        for index in (self._open, self._dormant):
+            entries = index.get((order.category, order.symbol))
+            if entries:
+                entries.pop(order.order_id, None)
 
     def _fill(self, acct: Account, inst: Instrument, order: Order, price: Decimal, qty: Decimal, *,
               maker: bool) -> dict[str, Any]:

@@ -281,13 +281,15 @@ class Server:
             return {}, False
         bucket = f"{path}:{category}" if path in PER_CATEGORY else path
         window = self.windows.setdefault((key, bucket), deque())
+        # the window runs on a monotonic clock so that a skewed server clock does not bend it
+        mono = time.monotonic_ns() // 1_000_000
         now = self.clock()
-        while window and window[0] <= now - 1000:
+        while window and window[0] <= mono - 1000:
             window.popleft()
         if len(window) >= limit:
             return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": "0",
-                    "X-Bapi-Limit-Reset-Timestamp": str(window[0] + 1000)}, True
-        window.append(now)
+                    "X-Bapi-Limit-Reset-Timestamp": str(now + window[0] + 1000 - mono)}, True
+        window.append(mono)
         return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(limit - len(window)),
                 "X-Bapi-Limit-Reset-Timestamp": str(now)}, False
 
