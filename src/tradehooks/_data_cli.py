@@ -250,7 +250,7 @@ def _read_csv_unordered(path: Path) -> Iterator[Bar]:
 
 # --- download ------------------------------------------------------------------------------------------
 
-_INSTRUMENT_DEFAULTS = {"tick_size": "0.00000001", "lot_size": "0.00000001"}
+_INSTRUMENT_DEFAULTS = (("tick_size", "0.00000001"), ("lot_size", "0.00000001"))  # loose: any price, any size
 
 
 def _pairs(items: Sequence[str], option: str) -> dict[str, Any]:
@@ -277,7 +277,7 @@ def _instrument(symbol: str, params: dict[str, Any]) -> Instrument:
     for key in params:
         if key not in fields:
             raise TradehooksError(f"--instrument-param {key}: unknown key (known: {', '.join(sorted(fields))})")
-    settings = {**_INSTRUMENT_DEFAULTS, **params}
+    settings = {**dict(_INSTRUMENT_DEFAULTS), **params}
     try:
         return Instrument(id=symbol, **settings)
     except TradehooksError as exc:
