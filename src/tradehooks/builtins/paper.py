@@ -114,7 +114,8 @@ class PaperBroker:
         """The paper broker's parameters.
 
         Attributes:
-            taker_fee: fee rate of market and stop fills, a fraction of notional (>= -0.01, < 0.1).
+            taker_fee: fee rate of market and stop fills, and of what a limit takes from an order book,
+                a fraction of notional (>= -0.01, < 0.1).
             maker_fee: fee rate of limit and stop-limit fills (negative for a rebate).
             slippage_bps: basis points added to a taker buy's price (subtracted from a sell's).
             max_volume_fraction: at most this fraction of a bar's volume fills per bar (``None``: no cap).
