@@ -324,6 +324,20 @@ class TestLimitOrders:
         assert [(f.price, f.quantity) for f in fills_of(engine, "low")] == [(D("100.6"), D("1"))]
         assert [(f.price, f.quantity) for f in fills_of(engine, "high")] == [(D("100.8"), D("0.5"))]
 
+    def test_a_resting_limit_amended_through_the_book_takes_at_once(self):
+        def amend(engine: Engine) -> None:
+            engine.broker.amend("l", price=D("100.5"))
+
+        plugin = Books([
+            ("snapshot", BIDS, ASKS), ("bar", bar(0)),
+            ("call", submit(Side.BUY, "1", price="99.6", cid="l")), ("call", amend),
+        ])
+        engine = run(plugin)
+        assert [(f.price, f.quantity, f.liquidity) for f in fills_of(engine, "l")] == [
+            (D("100.0"), D("0.5"), Liquidity.TAKER), (D("100.5"), D("0.5"), Liquidity.TAKER),
+        ]
+        assert engine.orders["l"].status is OrderStatus.FILLED
+
     def test_a_post_only_limit_that_would_cross_the_book_is_rejected(self):
         plugin = Books([
             ("snapshot", BIDS, ASKS), ("bar", bar(0, "90")),  # the last close alone would allow it
