@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from ._accounts import Account
 from ._faults import Fault, Faults
 from ._market import (
     Book,
@@ -29,7 +30,7 @@ from ._market import (
     interval_ms,
     normalise_bar,
 )
-from ._matching import Account, Exchange
+from ._matching import Exchange
 from ._server import DEFAULT_LIMITS, RecordedRequest, Server
 
 __all__ = ["BybitEmulator", "RecordedRequest"]
@@ -102,7 +103,7 @@ class BybitEmulator:
                               record=self._record, clock=self._now_ms, idle_timeout=idle_timeout,
                               auth_error_status=auth_error_status, ip_limit=ip_limit,
                               book_levels=book_levels, spread_ticks=spread_ticks)
-        self._exchange.sink = self._server
+        self._exchange.sink = self._server.streams
         for path, limit in (rate_limits or {}).items():
             self._set_rate_limit(path, limit, None)
         prices = default_prices()
@@ -174,7 +175,7 @@ class BybitEmulator:
                                      shutdown_timeout=0.25)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
-        self._server.spawn(self._server.level1_ticker())
+        self._server.spawn(self._server.streams.level1_ticker())
 
     async def _astop(self) -> None:
         await self._server.shutdown()
@@ -279,7 +280,7 @@ class BybitEmulator:
         if price is not None:
             book.generate(price, self._server.book_levels, self._server.spread_ticks)
             if self._loop is not None:
-                self._server.book_changed(*key)
+                self._server.streams.book_changed(*key)
 
     def load_klines(self, category: str, symbol: str, interval: str, bars: Iterable[Any]) -> None:
         """History for ``/v5/market/kline``: ``(start_ms, open, high, low, close, volume[, turnover])``
@@ -403,7 +404,7 @@ class BybitEmulator:
 
     def ws_connections(self, which: Literal["all", "public", "private"] = "all") -> int:
         """How many WebSocket connections are open."""
-        return self._call(lambda: sum(1 for c in self._server.conns if _matches(c.kind, which)))
+        return self._call(lambda: sum(1 for c in self._server.streams.conns if _matches(c.kind, which)))
 
     # ================================================================ faults
     def inject_rate_limit(self, count: int = 1, path: str | None = None, *, with_reset_header: bool = True) -> None:
@@ -446,7 +447,7 @@ class BybitEmulator:
         """Send every orderbook subscriber of the instrument a fresh snapshot (as Bybit does after an
         internal problem)."""
         self._require(category, symbol)
-        self._call(self._server.resend_snapshots, category, symbol)
+        self._call(self._server.streams.resend_snapshots, category, symbol)
 
     def drop_sockets(self, which: Literal["all", "public", "private"] = "all") -> int:
         """Close WebSocket connections abruptly (no close frame); returns how many."""
@@ -455,7 +456,7 @@ class BybitEmulator:
 
         def drop() -> int:
             n = 0
-            for conn in list(self._server.conns):
+            for conn in list(self._server.streams.conns):
                 if _matches(conn.kind, which) and conn.transport is not None:
                     conn.transport.abort()
                     n += 1

@@ -1,6 +1,6 @@
-"""Accounts, orders and matching of the emulator.
+"""Orders and matching of the emulator.
 
-The :class:`Exchange` holds the instruments, the books (from :mod:`._market`) and the accounts, checks
+The :class:`Exchange` (a :class:`~._ledger.Ledger`: instruments, books, accounts) checks
 and matches orders against its own book, keeps one-way linear positions and a unified wallet exact with
 ``Decimal``, and reports every state change to a :class:`Sink` (the server turns those into WebSocket
 pushes: ``order`` then ``execution`` then ``position`` then ``wallet``).
@@ -14,30 +14,26 @@ price reaches it (queue-free).
 from __future__ import annotations
 
 import itertools
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
-from ._market import Book, Instrument, dec, fmt
+from ._accounts import (
+    LINK_ID,
+    OPEN_STATUSES,
+    ZERO,
+    Account,
+    ApiError,
+    Order,
+    Position,
+    decimal_param,
+    need,
+)
+from ._ledger import Ledger
+from ._market import Book, Instrument, fmt
 
 __all__ = ["Account", "ApiError", "Exchange", "Order", "Sink"]
-
-ZERO = Decimal(0)
-LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
-
-
-class ApiError(Exception):
-    """A business error answered as an HTTP 200 envelope with ``retCode`` = ``code``."""
-
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(f"{code}: {msg}")
-        self.code = code
-        self.msg = msg
-
 
 class Sink(Protocol):
     def private(self, key: str, category: str, pushes: dict[str, list[dict[str, Any]]]) -> None: ...
@@ -45,157 +41,7 @@ class Sink(Protocol):
     def trades(self, category: str, symbol: str, side: str, fills: list[tuple[Decimal, Decimal]]) -> None: ...
 
 
-@dataclass(slots=True)
-class Order:
-    order_id: str
-    link_id: str
-    category: str
-    symbol: str
-    side: str
-    order_type: str
-    tif: str
-    qty: Decimal
-    price: Decimal  # the limit, or the slippage bound of a market order
-    reduce_only: bool
-    market_unit: str  # spot market orders: "baseCoin" or "quoteCoin"; else ""
-    created: int
-    updated: int
-    last_price_on_created: Decimal
-    status: str = "New"
-    cum_qty: Decimal = ZERO
-    cum_value: Decimal = ZERO
-    cum_fee: Decimal = ZERO
-    fee_coin: str = ""
-    closed_pnl: Decimal = ZERO
-    cancel_type: str = "UNKNOWN"
-    reject_reason: str = "EC_NoError"
-    locked: Decimal = ZERO  # spot: what the order holds of its pay coin
-    trigger_price: Decimal | None = None  # a conditional order: dormant until the last price reaches it
-    trigger_direction: int = 0  # 1: triggers on a rise to trigger_price, 2: on a fall to it
-
-    @property
-    def leaves(self) -> Decimal:
-        if self.status not in OPEN_STATUSES:
-            return ZERO
-        if self.market_unit == "quoteCoin":
-            return ZERO
-        return self.qty - self.cum_qty
-
-    def rest(self, inst: Instrument) -> dict[str, Any]:
-        """The order as ``/v5/order/realtime`` lists it."""
-        avg = self.cum_value / self.cum_qty if self.cum_qty else None
-        fee_detail = {self.fee_coin: fmt(self.cum_fee)} if self.cum_fee and self.fee_coin else {}
-        return {
-            "orderId": self.order_id,
-            "orderLinkId": self.link_id,
-            "blockTradeId": "",
-            "symbol": self.symbol,
-            "price": inst.fmt_price(self.price) if self.price else "0",
-            "qty": fmt(self.qty) if self.market_unit == "quoteCoin" else inst.fmt_qty(self.qty),
-            "side": self.side,
-            "isLeverage": "0" if self.category == "spot" else "",
-            "positionIdx": 0,
-            "orderStatus": self.status,
-            "createType": "CreateByUser",
-            "cancelType": self.cancel_type,
-            "rejectReason": self.reject_reason,
-            "avgPrice": fmt(_round(avg)) if avg is not None else ("" if self.category == "spot" else "0"),
-            "leavesQty": inst.fmt_qty(self.leaves),
-            "leavesValue": fmt(self.leaves * self.price),
-            "cumExecQty": inst.fmt_qty(self.cum_qty),
-            "cumExecValue": fmt(self.cum_value),
-            "cumExecFee": fmt(self.cum_fee),
-            "timeInForce": self.tif,
-            "orderType": self.order_type,
-            "stopOrderType": "Stop" if self.trigger_price is not None else "",
-            "orderIv": "",
-            "marketUnit": self.market_unit,
-            "triggerPrice": inst.fmt_price(self.trigger_price) if self.trigger_price is not None
-            else ("0.00" if self.category == "spot" else ""),
-            "takeProfit": "",
-            "stopLoss": "",
-            "tpslMode": "",
-            "ocoTriggerBy": "",
-            "tpLimitPrice": "",
-            "slLimitPrice": "",
-            "tpTriggerBy": "",
-            "slTriggerBy": "",
-            "triggerDirection": self.trigger_direction,
-            "triggerBy": "LastPrice" if self.trigger_price is not None else "",
-            "lastPriceOnCreated": inst.fmt_price(self.last_price_on_created),
-            "basePrice": inst.fmt_price(self.last_price_on_created) if self.category == "spot" else "",
-            "reduceOnly": self.reduce_only,
-            "closeOnTrigger": False,
-            "placeType": "",
-            "smpType": "None",
-            "smpGroup": 0,
-            "smpOrderId": "",
-            "createdTime": str(self.created),
-            "updatedTime": str(self.updated),
-            "cumFeeDetail": fee_detail,
-        }
-
-    def ws(self, inst: Instrument) -> dict[str, Any]:
-        """The order as the private ``order`` topic pushes it."""
-        d = self.rest(inst)
-        d["category"] = self.category
-        d["closedPnl"] = fmt(self.closed_pnl)
-        d["feeCurrency"] = self.fee_coin
-        return d
-
-
-@dataclass(slots=True)
-class Position:
-    symbol: str
-    size: Decimal = ZERO  # signed: > 0 long, < 0 short
-    avg: Decimal = ZERO
-    cur_realised: Decimal = ZERO
-    cum_realised: Decimal = ZERO
-    created: int = 0
-    updated: int = 0
-    seq: int = 0
-
-
-@dataclass(slots=True)
-class Account:
-    key: str
-    secret: str
-    wallet: dict[str, Decimal]
-    leverage: Decimal
-    fees: dict[str, tuple[Decimal, Decimal]]  # category -> (taker, maker)
-    positions: dict[str, Position] = field(default_factory=dict)
-    orders: dict[str, Order] = field(default_factory=dict)
-    link_ids: set[tuple[str, str]] = field(default_factory=set)
-    executions: list[dict[str, Any]] = field(default_factory=list)
-    cum_realised: dict[str, Decimal] = field(default_factory=dict)
-
-
-def _round(value: Decimal, places: int = 8) -> Decimal:
-    """A display rounding for averages and ratios (the ledger itself stays exact)."""
-    return value.quantize(Decimal(1).scaleb(-places)) if value.as_tuple().exponent < -places else value  # type: ignore[operator]
-
-
-def _need(body: dict[str, Any], name: str) -> Any:
-    value = body.get(name)
-    if value in (None, ""):
-        raise ApiError(10001, f"params error: {name} is required")
-    return value
-
-
-def _decimal(body: dict[str, Any], name: str, code: int = 10001) -> Decimal:
-    raw = body.get(name)
-    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
-        raise ApiError(code, f"params error: {name} must be a decimal string, got {raw!r}")
-    try:
-        value = dec(raw)
-    except InvalidOperation:
-        raise ApiError(code, f"params error: {name} is not a number: {raw!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise ApiError(code, f"params error: {name} must be positive, got {raw!r}")
-    return value
-
-
-class Exchange:
+class Exchange(Ledger):
     """The matching engine and ledger. Not thread-safe: the server calls it on its loop only."""
 
     def __init__(self, *, sink: Sink, clock: Callable[[], int], market_slippage: Decimal,
@@ -204,32 +50,10 @@ class Exchange:
         self.clock = clock
         self.market_slippage = market_slippage
         self.default_fees = fees
-        self.instruments: dict[tuple[str, str], Instrument] = {}
-        self.books: dict[tuple[str, str], Book] = {}
-        self.accounts: dict[str, Account] = {}
+        super().__init__()
         self._exec_seq = itertools.count(1)
         self._open: dict[tuple[str, str], dict[str, tuple[Account, Order]]] = {}
         self._dormant: dict[tuple[str, str], dict[str, tuple[Account, Order]]] = {}
-
-    # ---------------------------------------------------------------- lookups
-    def instrument(self, category: Any, symbol: Any) -> Instrument:
-        if category not in ("linear", "spot"):
-            raise ApiError(10001, f"params error: category {category!r} is not supported (linear, spot)")
-        inst = self.instruments.get((category, symbol))
-        if inst is None:
-            if category == "spot":
-                raise ApiError(170121, f"Invalid symbol {symbol!r}")
-            raise ApiError(10001, f"params error: symbol invalid {symbol!r}")
-        return inst
-
-    def last_price(self, inst: Instrument) -> Decimal:
-        book = self.books[(inst.category, inst.symbol)]
-        if book.last_price is not None:
-            return book.last_price
-        bb, ba = book.best_bid(), book.best_ask()
-        if bb is not None and ba is not None:
-            return (bb + ba) / 2
-        return bb or ba or ZERO
 
     def find(self, acct: Account, inst: Instrument, body: dict[str, Any]) -> Order:
         order_id = body.get("orderId") or ""
@@ -253,12 +77,12 @@ class Exchange:
 
     # ---------------------------------------------------------------- orders
     def create(self, acct: Account, body: dict[str, Any]) -> Order:
-        inst = self.instrument(_need(body, "category"), _need(body, "symbol"))
+        inst = self.instrument(need(body, "category"), need(body, "symbol"))
         spot = inst.category == "spot"
-        side = _need(body, "side")
+        side = need(body, "side")
         if side not in ("Buy", "Sell"):
             raise ApiError(10001, f"params error: side {side!r} (Buy or Sell)")
-        order_type = _need(body, "orderType")
+        order_type = need(body, "orderType")
         if order_type not in ("Market", "Limit"):
             raise ApiError(10001, f"params error: orderType {order_type!r} (Market or Limit)")
         tif = body.get("timeInForce") or "GTC"
@@ -267,7 +91,7 @@ class Exchange:
         if order_type == "Market":
             tif = "IOC"
         invalid = 170130 if spot else 10001
-        qty = _decimal(body, "qty", invalid)
+        qty = decimal_param(body, "qty", invalid)
         link_id = body.get("orderLinkId") or ""
         if link_id and not (isinstance(link_id, str) and LINK_ID.match(link_id)):
             raise ApiError(invalid, f"params error: orderLinkId {link_id!r} (<= 36 of A-Z a-z 0-9 - _)")
@@ -288,7 +112,7 @@ class Exchange:
 
         # price: a limit's own, a market order's slippage bound
         if order_type == "Limit":
-            price = _decimal(body, "price", invalid)
+            price = decimal_param(body, "price", invalid)
             if not inst.price_ok(price):
                 raise ApiError(invalid, f"params error: price {body['price']} is not a multiple of the "
                                         f"tick size {fmt(inst.tick_size)}")
@@ -361,7 +185,7 @@ class Exchange:
         """The trigger price and direction of a conditional order (None, 0 for a plain one)."""
         if body.get("triggerPrice") in (None, ""):
             return None, 0
-        trigger = _decimal(body, "triggerPrice", invalid)
+        trigger = decimal_param(body, "triggerPrice", invalid)
         if not inst.price_ok(trigger):
             raise ApiError(invalid, f"params error: triggerPrice {body['triggerPrice']} is not a multiple of the "
                                     f"tick size {fmt(inst.tick_size)}")
@@ -407,55 +231,22 @@ class Exchange:
         if need > self._linear_available(acct, inst.quote):
             raise ApiError(110007, "ab not enough for new order")
 
-    def _spot_locked(self, acct: Account, coin: str) -> Decimal:
-        total = ZERO
-        for o in acct.orders.values():
-            if o.category == "spot" and o.status in OPEN_STATUSES:
-                inst = self.instruments[("spot", o.symbol)]
-                if (inst.quote if o.side == "Buy" else inst.base) == coin:
-                    total += o.locked
-        return total
-
-    def _order_im(self, acct: Account, coin: str) -> Decimal:
-        total = ZERO
-        for o in acct.orders.values():
-            if o.category == "linear" and o.status in ("New", "PartiallyFilled") and not o.reduce_only \
-                    and self.instruments[("linear", o.symbol)].quote == coin:
-                total += o.leaves * o.price / acct.leverage
-        return total
-
-    def _position_im(self, acct: Account, coin: str) -> Decimal:
-        return sum((abs(p.size) * p.avg / acct.leverage for p in acct.positions.values()
-                    if self.instruments[("linear", p.symbol)].quote == coin), ZERO)
-
-    def _upl(self, acct: Account, coin: str) -> Decimal:
-        total = ZERO
-        for p in acct.positions.values():
-            inst = self.instruments[("linear", p.symbol)]
-            if inst.quote == coin and p.size:
-                total += (self.last_price(inst) - p.avg) * p.size
-        return total
-
-    def _linear_available(self, acct: Account, coin: str) -> Decimal:
-        upl = min(self._upl(acct, coin), ZERO)
-        return acct.wallet.get(coin, ZERO) + upl - self._position_im(acct, coin) - self._order_im(acct, coin)
-
     def amend(self, acct: Account, body: dict[str, Any]) -> Order:
-        inst = self.instrument(_need(body, "category"), _need(body, "symbol"))
+        inst = self.instrument(need(body, "category"), need(body, "symbol"))
         order = self.find(acct, inst, body)
         invalid = 170130 if inst.category == "spot" else 10001
         dormant = order.status == "Untriggered"
         if order.order_type != "Limit" and not dormant:
             raise ApiError(invalid, "params error: only a resting limit or an untriggered order can be amended")
-        qty = _decimal(body, "qty", invalid) if body.get("qty") not in (None, "") else order.qty
+        qty = decimal_param(body, "qty", invalid) if body.get("qty") not in (None, "") else order.qty
         price = order.price
         if order.order_type == "Limit" and body.get("price") not in (None, ""):
-            price = _decimal(body, "price", invalid)
+            price = decimal_param(body, "price", invalid)
         trigger = order.trigger_price
         if body.get("triggerPrice") not in (None, ""):
             if not dormant:
                 raise ApiError(invalid, "params error: triggerPrice can only be amended before the order triggers")
-            trigger = _decimal(body, "triggerPrice", invalid)
+            trigger = decimal_param(body, "triggerPrice", invalid)
             last = self.last_price(inst)
             if not inst.price_ok(trigger):
                 raise ApiError(invalid, f"params error: triggerPrice {fmt(trigger)} is not a multiple of the tick size")
@@ -489,14 +280,14 @@ class Exchange:
         return order
 
     def cancel(self, acct: Account, body: dict[str, Any]) -> Order:
-        inst = self.instrument(_need(body, "category"), _need(body, "symbol"))
+        inst = self.instrument(need(body, "category"), need(body, "symbol"))
         order = self.find(acct, inst, body)
         self._close(acct, order, self._cancelled_status(order), cancel_type="CancelByUser")
         self._push(acct, inst, [order], [])
         return order
 
     def cancel_all(self, acct: Account, body: dict[str, Any]) -> list[Order]:
-        category = _need(body, "category")
+        category = need(body, "category")
         if category not in ("linear", "spot"):
             raise ApiError(10001, f"params error: category {category!r}")
         symbol = body.get("symbol") or ""
@@ -744,7 +535,7 @@ class Exchange:
         acct.executions.append(execution)
         return execution
 
-    # ---------------------------------------------------------------- views
+    # ---------------------------------------------------------------- pushes
     def _push(self, acct: Account, inst: Instrument, orders: list[Order], execs: list[dict[str, Any]]) -> None:
         pushes: dict[str, list[dict[str, Any]]] = {"order": [o.ws(inst) for o in orders]}
         if execs:
@@ -753,127 +544,3 @@ class Exchange:
             pushes["position"] = [self.position_view(acct, inst, ws=True)]
         pushes["wallet"] = [self.wallet_view(acct, None)]
         self.sink.private(acct.key, inst.category, pushes)
-
-    def position_view(self, acct: Account, inst: Instrument, *, ws: bool = False) -> dict[str, Any]:
-        pos = acct.positions.get(inst.symbol) or Position(inst.symbol)
-        if ws:
-            pos.seq += 1
-        mark = self.last_price(inst)
-        size = abs(pos.size)
-        value = size * pos.avg
-        im = value / acct.leverage
-        d: dict[str, Any] = {
-            "positionIdx": 0,
-            "riskId": 1,
-            "riskLimitValue": "2000000",
-            "symbol": inst.symbol,
-            "side": "" if not pos.size else ("Buy" if pos.size > 0 else "Sell"),
-            "size": inst.fmt_qty(size),
-            "avgPrice": fmt(_round(pos.avg)),
-            "positionValue": fmt(value),
-            "autoAddMargin": 0,
-            "positionStatus": "Normal",
-            "leverage": fmt(acct.leverage),
-            "breakEvenPrice": fmt(_round(pos.avg)),
-            "markPrice": inst.fmt_price(mark),
-            "liqPrice": "",
-            "bustPrice": "",
-            "positionIM": fmt(im),
-            "positionIMByMp": fmt(size * mark / acct.leverage),
-            "positionMM": fmt(value * Decimal("0.005")),
-            "positionMMByMp": fmt(size * mark * Decimal("0.005")),
-            "positionBalance": fmt(im),
-            "takeProfit": "",
-            "stopLoss": "",
-            "trailingStop": "0",
-            "sessionAvgPrice": "",
-            "unrealisedPnl": fmt((mark - pos.avg) * pos.size if pos.size else ZERO),
-            "curRealisedPnl": fmt(pos.cur_realised),
-            "cumRealisedPnl": fmt(pos.cum_realised),
-            "adlRankIndicator": 2 if pos.size else 0,
-            "createdTime": str(pos.created),
-            "updatedTime": str(pos.updated),
-            "openTime": 0,
-            "seq": pos.seq,
-            "isReduceOnly": False,
-            "mmrSysUpdatedTime": "",
-            "leverageSysUpdatedTime": "",
-            "tpslMode": "Full",
-            "tradeMode": 0,
-        }
-        if ws:
-            d["entryPrice"] = d.pop("avgPrice")
-            d["category"] = "linear"
-        return d
-
-    def wallet_view(self, acct: Account, coins: set[str] | None) -> dict[str, Any]:
-        rows = []
-        tot_equity = tot_wallet = tot_upl = tot_im = tot_mm = tot_order_im = ZERO
-        for coin in sorted(acct.wallet):
-            bal = acct.wallet[coin]
-            upl = self._upl(acct, coin)
-            locked = self._spot_locked(acct, coin)
-            pos_im = self._position_im(acct, coin)
-            order_im = self._order_im(acct, coin)
-            if coins is None and not bal and not upl:
-                continue
-            if coins is not None and coin not in coins:
-                continue
-            equity = bal + upl
-            usd = self._usd(coin)
-            tot_equity += equity * usd
-            tot_wallet += bal * usd
-            tot_upl += upl * usd
-            tot_im += (pos_im + order_im) * usd
-            tot_mm += pos_im * usd / 2
-            tot_order_im += order_im * usd
-            rows.append({
-                "coin": coin,
-                "equity": fmt(equity),
-                "usdValue": fmt(equity * usd),
-                "walletBalance": fmt(bal),
-                "locked": fmt(locked),
-                "spotHedgingQty": "0",
-                "borrowAmount": "0",
-                "accruedInterest": "0",
-                "totalOrderIM": fmt(order_im),
-                "totalPositionIM": fmt(pos_im),
-                "totalPositionMM": fmt(pos_im / 2),
-                "unrealisedPnl": fmt(upl),
-                "cumRealisedPnl": fmt(acct.cum_realised.get(coin, ZERO)),
-                "bonus": "0",
-                "marginCollateral": True,
-                "collateralSwitch": True,
-                "spotBorrow": "0",
-                "free": "",
-                "availableToWithdraw": "",
-                "availableToBorrow": "",
-            })
-        margin = tot_wallet + tot_upl
-        return {
-            "accountType": "UNIFIED",
-            "accountIMRate": fmt(_round(tot_im / margin, 4)) if margin > 0 else "0",
-            "accountIMRateByMp": fmt(_round(tot_im / margin, 4)) if margin > 0 else "0",
-            "accountMMRate": fmt(_round(tot_mm / margin, 4)) if margin > 0 else "0",
-            "accountMMRateByMp": fmt(_round(tot_mm / margin, 4)) if margin > 0 else "0",
-            "totalEquity": fmt(tot_equity),
-            "totalWalletBalance": fmt(tot_wallet),
-            "totalMarginBalance": fmt(margin),
-            "totalAvailableBalance": fmt(margin - tot_im),
-            "totalPerpUPL": fmt(tot_upl),
-            "totalInitialMargin": fmt(tot_im),
-            "totalInitialMarginByMp": fmt(tot_im),
-            "totalMaintenanceMargin": fmt(tot_mm),
-            "totalMaintenanceMarginByMp": fmt(tot_mm),
-            "accountLTV": "0",
-            "coin": rows,
-        }
-
-    def _usd(self, coin: str) -> Decimal:
-        if coin in ("USDT", "USDC", "USD"):
-            return Decimal(1)
-        for cat in ("spot", "linear"):
-            inst = self.instruments.get((cat, f"{coin}USDT"))
-            if inst is not None:
-                return self.last_price(inst)
-        return ZERO
