@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from ._errors import (
@@ -121,6 +122,7 @@ class HttpClient:
         self._backoff = backoff
         self._backoff_max = backoff_max
         self._client: httpx.AsyncClient | None = None
+        self._loop: object = None  # the event loop the client's connections belong to
         self._offset_ms = 0  # server clock minus local clock
         self._synced = False
         self._limits: dict[str, tuple[int, int]] = {}  # path -> (remaining, reset at, server ms)
@@ -182,13 +184,17 @@ class HttpClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None and self._loop is anyio.lowlevel.current_token().native_token:
             await client.aclose()
 
     # --- machinery ---------------------------------------------------------------------------------
 
     def _http(self) -> httpx.AsyncClient:
+        loop = anyio.lowlevel.current_token().native_token
+        if self._client is not None and self._loop is not loop:
+            self._client = None  # its pool belongs to an event loop that has ended: start afresh
         if self._client is None:
+            self._loop = loop
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout),
                 headers={"User-Agent": "tradehooks-bybit", "Accept": "application/json"},

@@ -135,6 +135,7 @@ class WebSocketClient:
         self._conn: _Connection | None = None
         self._pending: deque[dict[str, Any]] = deque()  # data messages read while opening
         self._opened = 0  # connections opened so far
+        self._reading = False  # messages() is waiting for data (then subscribe() does not read answers)
         self._closed = False
         self._random = random.Random(os.urandom(8))
         # spot allows 10 topics per subscribe request; the others have no such limit
@@ -159,8 +160,15 @@ class WebSocketClient:
         return self._opened
 
     async def subscribe(self, topics: Sequence[str]) -> None:
-        """Subscribe to ``topics`` (and remember them for every later connection). Opens the
-        connection if it is not open yet; a refused topic is raised by :meth:`messages`."""
+        """Subscribe to ``topics`` (and remember them for every later connection), opening the
+        connection if it is not open yet, and wait for the server's answer (messages arriving meanwhile
+        are kept for :meth:`messages`). While another task waits in :meth:`messages`, the answer is
+        left to it: a refusal is then raised there.
+
+        Raises:
+            BybitError: the server refused a topic.
+            BybitAuthError: the server refused the authentication (private stream).
+        """
         if self._closed:
             raise RuntimeError("the WebSocket client is closed")
         new = [topic for topic in topics if topic not in self._topics]
@@ -169,8 +177,8 @@ class WebSocketClient:
             await self._open_with_retry()  # subscribes to every topic, the new ones included
         elif new:
             try:
-                await self._send_subscribe(self._conn, new)
-            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await self._send_subscribe(self._conn, new, wait=not self._reading)
+            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, _Dropped):
                 await self._drop(self._conn, "send failed")  # messages() reopens and re-subscribes
 
     async def resubscribe(self, topics: Sequence[str]) -> None:
@@ -220,10 +228,13 @@ class WebSocketClient:
                 continue
             while pending:
                 yield pending.popleft()
+            self._reading = True
             try:
                 await self._read(conn, pending)
             except _Dropped as exc:
                 await self._drop(conn, str(exc))
+            finally:
+                self._reading = False
 
     async def aclose(self) -> None:
         """Close the connection; the client cannot be used again."""
@@ -387,7 +398,7 @@ class WebSocketClient:
             if self._api_key is not None:
                 await self._authenticate(conn)
             if self._topics:
-                await self._send_subscribe(conn, self._topics)
+                await self._send_subscribe(conn, self._topics, wait=True)
         except BaseException:
             await conn.close()
             raise
@@ -410,10 +421,27 @@ class WebSocketClient:
         expires = int(time.time() * 1000) + 10_000
         signature = ws_auth_signature(self._api_secret, expires)
         await conn.send_json({"req_id": "auth", "op": "auth", "args": [self._api_key, expires, signature]})
+        await self._await_answers(conn, "auth", 1)
+
+    async def _send_subscribe(self, conn: _Connection, topics: Sequence[str], *, wait: bool = False) -> None:
+        requests = 0
+        for start in range(0, len(topics), self._chunk):
+            await conn.send_json({"op": "subscribe", "args": list(topics[start:start + self._chunk])})
+            requests += 1
+        if wait:
+            await self._await_answers(conn, "subscribe", requests)
+
+    async def _await_answers(self, conn: _Connection, op: str, count: int) -> None:
+        """Read until ``count`` answers to ``op`` came (data read meanwhile is kept for :meth:`messages`);
+        a refusal raises."""
         protocol = conn.protocol
-        while True:
-            data = await conn.stream.receive(_READ_SIZE)
+        while count:
+            try:
+                data = await conn.stream.receive(_READ_SIZE)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise _Dropped(f"connection lost waiting for the {op} answer: {type(exc).__name__}") from None
             recv_ns = time.perf_counter_ns()
+            conn.last_rx = time.monotonic()
             protocol.receive_data(data)
             events = protocol.events_received()
             if protocol.writes:
@@ -422,16 +450,15 @@ class WebSocketClient:
                 if not isinstance(event, Frame):
                     continue
                 message = self._frame(conn, event)
-                if isinstance(message, dict) and message.get("op") == "auth":
+                if isinstance(message, dict) and message.get("op") == op and "topic" not in message:
                     if message.get("success") is not True:
-                        raise BybitAuthError(f"{self._url}: authentication refused: {message.get('ret_msg')!r}",
-                                             path=self._url, ret_msg=str(message.get("ret_msg", "")))
-                    return
-                if message is not None:
+                        what = "authentication" if op == "auth" else "subscription"
+                        error_cls = BybitAuthError if op == "auth" else BybitError
+                        raise error_cls(f"{self._url}: {what} refused: {message.get('ret_msg')!r}"
+                                        + ("" if op == "auth" else f" (topics {', '.join(self._topics)})"),
+                                        path=self._url, ret_msg=str(message.get("ret_msg", "")))
+                    count -= 1
+                elif message is not None:
                     self._dispatch(message, recv_ns, self._pending)
-            if protocol.state is not OPEN:
-                raise _Dropped("closed by the server while authenticating")
-
-    async def _send_subscribe(self, conn: _Connection, topics: Sequence[str]) -> None:
-        for start in range(0, len(topics), self._chunk):
-            await conn.send_json({"op": "subscribe", "args": list(topics[start:start + self._chunk])})
+            if count and protocol.state is not OPEN:
+                raise _Dropped(f"closed by the server while waiting for the {op} answer")

@@ -96,7 +96,10 @@ class BybitDataSource:
         self._last: dict[str, int] = {}  # instrument -> ts of the last bar yielded
         self._since: int | None = None  # when the first stream() started (ns, server clock)
         self._instruments: dict[str, InstrumentInfo] | None = None
+        #: how many times the stream reconnected
         self.reconnects = 0
+        #: ``stream()`` runs and its subscriptions were acknowledged
+        self.streaming = False
 
     # --- the DataSource contract -------------------------------------------------------------------
 
@@ -115,6 +118,7 @@ class BybitDataSource:
             if self._since is None:
                 self._since = self._now_ns()
             await ws.subscribe(topics)
+            self.streaming = True
             self._log.info("bybit.data.subscribed", url=self._ws_url, topics=topics)
             for bar in await self._missed():  # a restarted stream may have missed candles
                 yield [bar]
@@ -151,6 +155,7 @@ class BybitDataSource:
                 else:
                     self._trades(instrument_id, message["data"])
         finally:
+            self.streaming = False
             with anyio.CancelScope(shield=True):
                 self._ws = None
                 await ws.aclose()
