@@ -649,6 +649,39 @@ class TestLifeCycle:
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             pass
 
+    def test_stop_is_prompt_with_open_sockets_and_an_answer_held_back(self):
+        emu = BybitEmulator().start()
+        emu.add_account(KEY, SECRET, balances={"USDT": "1000"})
+        emu.accept_after_timeout(path="/v5/order/create", delay=60)
+        outcome: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                order(emu, side="Buy", orderType="Limit", qty="0.001", price="29000")
+            except httpx.HTTPError as exc:
+                outcome.append(exc)
+
+        late = threading.Thread(target=send, daemon=True)
+
+        async def connect() -> list[Any]:
+            return [await websockets.connect(emu.ws_url + p) for p in ("/v5/public/linear", "/v5/private")]
+
+        loop = asyncio.new_event_loop()
+        sockets = loop.run_until_complete(connect())
+        late.start()
+        deadline = time.monotonic() + 5
+        while not emu.orders(KEY) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - t0 < 3
+        late.join(5)
+        assert not late.is_alive() and outcome  # the held-back answer never came: the connection closed
+        for ws in sockets:
+            with pytest.raises(websockets.ConnectionClosed):
+                loop.run_until_complete(asyncio.wait_for(ws.recv(), 5))
+        loop.close()
+
     def test_trio_clients_can_use_it(self, emu):
         trio = pytest.importorskip("trio")
 

@@ -205,6 +205,8 @@ class Server:
         late = self.faults.take("late_answer", path)
         if late is not None:
             await self.sleep(late.seconds)
+            if self.stopping.is_set() and request.transport is not None:
+                request.transport.abort()  # stopped while holding the answer back: it never comes
         return answer(code, self.envelope(code, msg, result), headers=headers)
 
     @staticmethod

@@ -68,14 +68,14 @@ class Streams:
 
     def handler(self, kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
+            idle = self.idle_timeout
+            if kind == "private" and "max_active_time" in request.rel_url.query:
+                idle = min(idle, _duration(request.rel_url.query["max_active_time"]))
             ws = web.WebSocketResponse(autoping=False)
             await ws.prepare(request)
             conn = Conn(ws=ws, kind=kind, transport=request.transport)
             self.conns.add(conn)
             writer = asyncio.ensure_future(self._writer(conn))
-            idle = self.idle_timeout
-            if kind == "private" and "max_active_time" in request.rel_url.query:
-                idle = min(idle, _duration(request.rel_url.query["max_active_time"]))
             try:
                 while not ws.closed:
                     try:
