@@ -682,6 +682,26 @@ class TestLifeCycle:
                 loop.run_until_complete(asyncio.wait_for(ws.recv(), 5))
         loop.close()
 
+    def test_a_restart_serves_the_same_state_on_the_same_port(self):
+        with BybitEmulator() as emu:
+            emu.add_account(KEY, SECRET, balances={"USDT": "1000"})
+            ok(order(emu, side="Buy", orderType="Limit", qty="0.001", price="29000", orderLinkId="kept"))
+            port = emu.port
+            emu.stop()
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(emu.rest_url + "/v5/market/time")
+            emu.start()
+            assert emu.port == port
+            rows = ok(get(emu, "/v5/order/realtime", "category=linear&symbol=BTCUSDT"))["list"]
+            assert [r["orderLinkId"] for r in rows] == ["kept"]
+
+            async def ping() -> str:
+                async with websockets.connect(emu.ws_url + "/v5/public/linear") as ws:
+                    await ws.send(json.dumps({"op": "ping"}))
+                    return str((await recv(ws))["ret_msg"])
+
+            assert run(ping()) == "pong"
+
     def test_trio_clients_can_use_it(self, emu):
         trio = pytest.importorskip("trio")
 

@@ -130,8 +130,10 @@ class BybitEmulator:
         if self._thread is not None:
             raise RuntimeError("BybitEmulator.start(): already started")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.port:  # a restart keeps the port the clients know (its old connections may linger)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self._host, self._port))
+            sock.bind((self._host, self.port or self._port))
         except OSError:
             sock.close()
             raise
@@ -171,6 +173,7 @@ class BybitEmulator:
         return self
 
     async def _astart(self, sock: socket.socket) -> None:
+        self._server.reset()
         self._runner = web.AppRunner(self._server.app(), handle_signals=False, access_log=None,
                                      shutdown_timeout=0.25)
         await self._runner.setup()
@@ -183,7 +186,8 @@ class BybitEmulator:
             await self._runner.cleanup()
 
     def stop(self) -> None:
-        """Close every socket and end the thread (idempotent)."""
+        """Close every socket and end the thread (idempotent). The exchange's state stays: a later
+        :meth:`start` serves it again on the same port, as an exchange coming back after an outage."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return

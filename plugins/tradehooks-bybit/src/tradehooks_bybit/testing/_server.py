@@ -104,6 +104,13 @@ class Server:
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
+    def reset(self) -> None:
+        """Fresh loop-bound state for a (re)start on a new event loop."""
+        self.stopping = asyncio.Event()
+        self.streams.stopping = self.stopping
+        self.streams.conns.clear()
+        self.tasks.clear()
+
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
