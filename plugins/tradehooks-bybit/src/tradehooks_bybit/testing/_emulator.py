@@ -350,6 +350,8 @@ class BybitEmulator:
             left = None if deadline is None else max(deadline - time.monotonic(), 0)
             try:
                 fut.result(timeout=left)
+            except concurrent.futures.CancelledError:
+                pass  # the emulator stopped while it played
             except concurrent.futures.TimeoutError:
                 raise TimeoutError(f"wait_played: the price path is still playing after {timeout} s") from None
             self._plays.remove(fut)
