@@ -46,11 +46,18 @@ class TestPlugin:
         found = {ep.name: ep.value for ep in entry_points(group="tradehooks")}
         assert found.get("bybit") == "tradehooks_bybit"
 
-    def test_the_example_preset_builds_the_data_source(self):
-        """presets/example.toml validates, and its data source satisfies the DataSource contract."""
-        engine = Engine.from_preset(PRESETS / "example.toml")
+    @pytest.mark.parametrize("name", sorted(p.name for p in PRESETS.glob("*.toml")))
+    def test_every_shipped_preset_builds_the_data_source(self, name: str):
+        """Each preset validates, and its data source satisfies the DataSource contract (building does
+        no I/O)."""
+        engine = Engine.from_preset(PRESETS / name)
         assert isinstance(engine.source, BybitDataSource)
         assert isinstance(engine.source, DataSource)
+
+    def test_the_source_has_the_optional_capabilities(self):
+        source = Engine.from_preset(PRESETS / "paper-book.toml").source
+        for capability in ("order_book", "add_book_listener", "download"):
+            assert callable(getattr(source, capability))
 
     def test_a_preset_builds_the_broker_with_keys_by_reference(self, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("BYBIT_API_KEY", "a1b2c3")

@@ -5,6 +5,8 @@ resync, public trades, and a paper engine running on it."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 import tradehooks
 from tradehooks import Engine, PresetError
 from tradehooks.contracts import OrderBookView
-from tradehooks.model import Bar
+from tradehooks.model import Bar, format_ts
 
 import tradehooks_bybit
 from tradehooks_bybit import BybitDataSource
@@ -257,6 +259,26 @@ class TestDownload:
             return [page async for page in source.download("BTCUSDT", start, start + 50 * MINUTE_MS * MS)]
 
         assert anyio.run(main) == []
+
+
+    def test_the_download_command_writes_the_range(self, emu: BybitEmulator, tmp_path: Any):
+        """``tradehooks data download`` builds the source from --param settings and writes its pages."""
+        pq = pytest.importorskip("pyarrow.parquet")
+        base = _base_ms()
+        rows = _rows(base, 1500)
+        emu.load_klines("linear", "BTCUSDT", "1", rows)
+        output = tmp_path / "btc.parquet"
+        done = subprocess.run(
+            [sys.executable, "-m", "tradehooks", "data", "download", "--source", "bybit", "--symbol", "BTCUSDT",
+             "--timeframe", "1m", "--start", format_ts((base + 100 * MINUTE_MS) * MS),
+             "--end", format_ts((base + 1400 * MINUTE_MS) * MS), "--output", str(output), "--quiet",
+             "--param", f"rest_url={emu.rest_url}", "--param", "history_limit=500"],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        table = pq.read_table(output)
+        assert table.num_rows == 1300
+        assert table.column("close").to_pylist() == [r[4] for r in rows[100:1400]]
+        assert _paths(emu, "/v5/market/kline") == 3
 
 
 class TestStream:
