@@ -20,6 +20,7 @@ from tradehooks.model import Bar, format_ts
 
 import tradehooks_bybit
 from tradehooks_bybit import BybitDataSource
+from tradehooks_bybit._http import HttpClient
 from tradehooks_bybit.data import Trade
 from tradehooks_bybit.testing import BybitEmulator
 
@@ -322,6 +323,27 @@ class TestStream:
         bars = anyio.run(main, backend=backend)
         assert bars == [_bar(r) for r in rows]  # nothing lost, nothing twice
         assert source.reconnects == 1
+
+    def test_a_gap_that_cannot_be_filled_hands_the_retry_to_the_engine(self, emu: BybitEmulator):
+        """REST failing for good while filling a reconnect's gap: the stream raises ConnectionError (not a
+        tradehooks error), so the engine marks the instruments stale and restarts the source."""
+        rows = _rows(_base_ms(), 30)
+        source = _source(emu)
+        source._http = HttpClient(base_url=emu.rest_url, backoff=0.01, backoff_max=0.02, max_retries=2)
+
+        async def during(bars: list[Bar]) -> None:
+            await _until(lambda: len(bars) >= 1)
+            emu.inject_http_status(503, count=100, path="/v5/market/kline")
+            emu.drop_sockets("public")
+
+        async def main() -> None:
+            await _stream_until(source, 30, during=during,
+                                play=lambda: emu.play("linear", "BTCUSDT", "1", rows, interval_s=0.1))
+
+        with pytest.raises(BaseExceptionGroup) as caught:
+            anyio.run(main)
+        assert caught.group_contains(ConnectionError, match="missed while disconnected")
+        assert not caught.group_contains(tradehooks.TradehooksError)
 
     def test_a_timeframe_above_a_minute_uses_its_interval(self, emu: BybitEmulator):
         base = (int(time.time()) // 300 - 1000) * 300_000

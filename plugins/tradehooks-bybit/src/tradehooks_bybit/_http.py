@@ -164,6 +164,11 @@ class HttpClient:
         self._log.debug("bybit.http.time_synced", offset_ms=self._offset_ms, rtt_ms=(after - before) // 1_000_000)
 
     @property
+    def synced(self) -> bool:
+        """Whether :meth:`sync_time` has measured the server clock."""
+        return self._synced
+
+    @property
     def time_offset_ms(self) -> int:
         """The server clock minus the local clock, in milliseconds, as last measured."""
         return self._offset_ms

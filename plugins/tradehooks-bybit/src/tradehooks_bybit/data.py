@@ -166,6 +166,8 @@ class BybitDataSource:
         first (``/v5/market/kline``, newest-first pages of at most ``history_limit``, reversed)."""
         if count <= 0:
             return []
+        if not self._http.synced:  # "closed" is judged on the server's clock
+            await self._http.sync_time()
         timeframe = self._timeframe
         newest = min(end, self._now_ns()) - timeframe  # the last open time of a candle closed by then
         if newest < 0:
@@ -208,6 +210,8 @@ class BybitDataSource:
         candles)."""
         timeframe = self._timeframe
         limit = self._params.history_limit
+        if not self._http.synced:
+            await self._http.sync_time()
         stop = min(end, self._now_ns() - timeframe + 1)  # only closed candles
         cursor = start
         try:
