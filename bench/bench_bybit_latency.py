@@ -113,9 +113,9 @@ def measure(bars: int, interval: float, journal: bool) -> dict[str, Any]:
     import anyio
     import anyio.to_thread
     import structlog
-    from tradehooks import Engine
-
     import tradehooks_bybit.data as bybit_data
+
+    from tradehooks import Engine
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     os.environ["BENCH_BYBIT_KEY"], os.environ["BENCH_BYBIT_SECRET"] = KEY, SECRET
@@ -179,7 +179,7 @@ def measure(bars: int, interval: float, journal: bool) -> dict[str, Any]:
 
 def percentile(values: list[int], q: float) -> int:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ from tradehooks import Engine
 from tradehooks.model import OrderStatus, TimeInForce
 
 import tradehooks_bybit
-from tradehooks_bybit._orders import link_id_for
+from tradehooks_bybit._errors import BybitAuthError
+from tradehooks_bybit._orders import OrderRefused, create_body, link_id_for, plain
 from tradehooks_bybit.testing import BybitEmulator
 
 
@@ -272,6 +273,52 @@ class TestLifeCycles:
                 await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
 
         anyio.run(main, backend="trio")
+
+
+class TestMapping:
+    def test_decimals_are_sent_in_positional_notation(self):
+        assert [plain(Decimal(x)) for x in ("1E-3", "30000.00", "0.0010", "1E+2")] == ["0.001", "30000", "0.001",
+                                                                                       "100"]
+
+    def test_the_create_body_of_each_kind_of_order(self):
+        instrument = SPOT["BTCUSDT"]
+        market = create_body(order("buy", "0.001"), category="spot", link_id="a-1", instrument=instrument)
+        assert market == {"category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+                          "qty": "0.001", "timeInForce": "IOC", "marketUnit": "baseCoin", "orderLinkId": "a-1"}
+        post_only = create_body(order("sell", "0.5", type="limit", price="31000.5", post_only=True),
+                                category="linear", link_id="a-2", instrument=instrument)
+        assert (post_only["timeInForce"], post_only["price"], post_only["side"]) == ("PostOnly", "31000.5", "Sell")
+        reduce = create_body(order("sell", "0.5", reduce_only=True), category="linear", link_id="a-3",
+                             instrument=instrument)
+        assert reduce["reduceOnly"] is True
+
+    @pytest.mark.parametrize(("kwargs", "category", "words"), [
+        ({"type": "limit", "price": "100", "tif": TimeInForce.DAY}, "linear", "DAY"),
+        ({"post_only": True}, "linear", "post-only"),
+        ({"type": "limit", "price": "100", "post_only": True, "tif": TimeInForce.IOC}, "linear", "GTC"),
+        ({"reduce_only": True}, "spot", "reduce-only"),
+    ])
+    def test_orders_without_a_bybit_equivalent_are_refused_saying_why(self, kwargs, category, words):
+        with pytest.raises(OrderRefused, match=words):
+            create_body(order(**kwargs), category=category, link_id="a", instrument=SPOT["BTCUSDT"])
+
+    def test_link_ids_keep_ids_that_fit_and_map_the_others_stably(self):
+        assert link_id_for("th19ab3c4d5e6-12") == "th19ab3c4d5e6-12"
+        assert link_id_for("x" * 36) == "x" * 36
+        for odd in ("x" * 37, "a b", "strategy/order.1"):
+            mapped = link_id_for(odd)
+            assert len(mapped) == 36 and mapped.startswith("x-") and mapped == link_id_for(odd)
+
+
+class TestConnecting:
+    def test_a_wrong_secret_fails_the_start_naming_the_refusal(self, emu):
+        async def main():
+            async with connected(emu, key=(KEY, "NOT_THE_SECRET")):
+                pass
+
+        with pytest.raises(BybitAuthError, match="refused|10004") as caught:
+            anyio.run(main)
+        assert caught.value.recoverable is False
 
 
 class TestReconciliation:
