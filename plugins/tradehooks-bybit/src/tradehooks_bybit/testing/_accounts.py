@@ -146,7 +146,8 @@ class Account:
     leverage: Decimal
     fees: dict[str, tuple[Decimal, Decimal]]  # category -> (taker, maker)
     positions: dict[str, Position] = field(default_factory=dict)
-    orders: dict[str, Order] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)  # every order ever, oldest first
+    live: dict[str, Order] = field(default_factory=dict)  # the open ones (New, PartiallyFilled, Untriggered)
     link_ids: set[tuple[str, str]] = field(default_factory=set)
     executions: list[dict[str, Any]] = field(default_factory=list)
     cum_realised: dict[str, Decimal] = field(default_factory=dict)

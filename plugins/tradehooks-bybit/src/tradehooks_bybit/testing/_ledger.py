@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ._accounts import OPEN_STATUSES, ZERO, Account, ApiError, Position, display_round
+from ._accounts import ZERO, Account, ApiError, Position, display_round
 from ._market import Book, Instrument, fmt
 
 __all__ = ["Ledger"]
@@ -42,8 +42,8 @@ class Ledger:
 
     def _spot_locked(self, acct: Account, coin: str) -> Decimal:
         total = ZERO
-        for o in acct.orders.values():
-            if o.category == "spot" and o.status in OPEN_STATUSES:
+        for o in acct.live.values():
+            if o.category == "spot":
                 inst = self.instruments[("spot", o.symbol)]
                 if (inst.quote if o.side == "Buy" else inst.base) == coin:
                     total += o.locked
@@ -51,8 +51,8 @@ class Ledger:
 
     def _order_im(self, acct: Account, coin: str) -> Decimal:
         total = ZERO
-        for o in acct.orders.values():
-            if o.category == "linear" and o.status in ("New", "PartiallyFilled") and not o.reduce_only \
+        for o in acct.live.values():
+            if o.category == "linear" and o.status != "Untriggered" and not o.reduce_only \
                     and self.instruments[("linear", o.symbol)].quote == coin:
                 total += o.leaves * o.price / acct.leverage
         return total

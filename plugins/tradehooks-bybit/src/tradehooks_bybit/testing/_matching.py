@@ -162,6 +162,7 @@ class Exchange(Ledger):
         )
         self._check_funds(acct, inst, order, book)
         acct.orders[order.order_id] = order
+        acct.live[order.order_id] = order
         if link_id:
             acct.link_ids.add((inst.category, link_id))
         if trigger is not None:
@@ -297,8 +298,8 @@ class Exchange(Ledger):
         if symbol:
             self.instrument(category, symbol)
         done: list[Order] = []
-        for o in list(acct.orders.values()):
-            if o.category != category or o.status not in OPEN_STATUSES:
+        for o in list(acct.live.values()):
+            if o.category != category:
                 continue
             inst = self.instruments[(category, o.symbol)]
             if symbol and o.symbol != symbol:
@@ -439,6 +440,7 @@ class Exchange(Ledger):
             order.cancel_type = cancel_type or ("CancelByUser" if reject == "EC_NoError" else "UNKNOWN")
         order.locked = ZERO
         order.updated = self.clock()
+        acct.live.pop(order.order_id, None)
         for index in (self._open, self._dormant):
             entries = index.get((order.category, order.symbol))
             if entries:
