@@ -485,6 +485,16 @@ class TestMarketData:
         assert "nextPageCursor" not in spot
         assert set(spot["list"][0]["lotSizeFilter"]) >= {"basePrecision", "quotePrecision", "minOrderAmt"}
 
+    def test_an_added_instrument_is_listed_and_traded_with_its_filters(self, emu):
+        emu.add_instrument("linear", "SOLUSDT", tick_size="0.010", qty_step="0.1", min_qty="0.1", price="150")
+        emu.add_instrument("linear", "BTCUSDT", tick_size="0.5", qty_step="0.001", min_qty="0.001")
+        rows = ok(get(emu, "/v5/market/instruments-info", "category=linear&symbol=SOLUSDT", signed=False))["list"]
+        assert (rows[0]["baseCoin"], rows[0]["priceFilter"]["tickSize"]) == ("SOL", "0.010")
+        assert emu.book("linear", "SOLUSDT")["b"][0] == ["150.000", "10.0"]
+        assert emu.book("linear", "BTCUSDT")["a"][0][0] == "30000.5"
+        assert code(order(emu, symbol="SOLUSDT", side="Buy", orderType="Limit", qty="0.15", price="150")) == 10001
+        assert code(order(emu, symbol="SOLUSDT", side="Buy", orderType="Market", qty="1.0")) == 0
+
     def test_rest_orderbook_defaults_to_25_linear_levels_and_1_spot_level(self, emu):
         linear = ok(get(emu, "/v5/market/orderbook", "category=linear&symbol=BTCUSDT", signed=False))
         spot = ok(get(emu, "/v5/market/orderbook", "category=spot&symbol=BTCUSDT", signed=False))

@@ -253,7 +253,8 @@ class BybitEmulator:
                        max_mkt_qty: Any = None, base: str | None = None, quote: str | None = None,
                        level_qty: Any = None, price: Any = None, min_price: Any = None,
                        max_price: Any = None) -> None:
-        """Add (or replace) an instrument; with ``price`` its book is generated around that price."""
+        """Add (or replace) an instrument; its book is generated around ``price`` (a replaced instrument's
+        last price by default; a new one without a price has an empty book until :meth:`set_price`)."""
         if category not in ("linear", "spot"):
             raise ValueError(f"add_instrument: category must be 'linear' or 'spot', got {category!r}")
         if quote is None:
@@ -281,6 +282,8 @@ class BybitEmulator:
         book = self._exchange.books[key] = Book(inst)
         if old is not None:
             book.u, book.seq = old.u, old.seq
+            if price is None:
+                price = old.last_price  # a replaced instrument keeps trading where it was
         if price is not None:
             book.generate(price, self._server.book_levels, self._server.spread_ticks)
             if self._loop is not None:
