@@ -342,7 +342,7 @@ class BybitBroker:
         if tracked is None or not tracked.order.is_open:
             self._log.debug("bybit.nothing_to_amend", client_order_id=client_order_id)
             return
-        changes = {key: Decimal(value) for key, value in
+        changes: dict[str, Any] = {key: Decimal(value) for key, value in
                    (("quantity", quantity), ("price", price), ("trigger_price", trigger_price)) if value is not None}
         if not changes:
             return
@@ -466,7 +466,7 @@ class BybitBroker:
                 return
             attempts += 1
 
-    async def _amend(self, tracked: _Tracked, changes: dict[str, Decimal]) -> None:
+    async def _amend(self, tracked: _Tracked, changes: dict[str, Any]) -> None:
         try:
             async with self._lock(tracked):
                 body = self._order_ref(tracked)
