@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 import tradehooks
-from tradehooks import Engine, PresetError
+from tradehooks import Engine, PresetError, hookimpl
 from tradehooks.contracts import OrderBookView
 from tradehooks.model import Bar, format_ts
 
@@ -465,6 +465,26 @@ class TestTrades:
         assert {t.price for t in trades} <= prices
 
 
+class _GoLong:
+    """A signal that wants to be fully long from its first bar."""
+
+    name = "go_long"
+
+    def __init__(self, params: Any, ctx: Any) -> None:
+        pass
+
+    def on_bar(self, bar: Bar) -> float:
+        return 1.0
+
+
+class _Signals:
+    __name__ = "bybit_test_signals"
+
+    @hookimpl
+    def register_signals(self) -> list[type]:
+        return [_GoLong]
+
+
 class TestEngine:
     def test_a_paper_engine_runs_on_the_stream(self, emu: BybitEmulator, backend: str):
         rows = _rows(_base_ms(), 5)
@@ -496,3 +516,43 @@ class TestEngine:
 
         assert anyio.run(main, backend=backend) == len(rows)
         assert not math.isnan(float(engine.portfolio.equity()))
+
+    def test_paper_orders_fill_against_the_live_book(self, emu: BybitEmulator, backend: str):
+        """With book_depth the paper broker walks this source's book: the buy fills at the best ask the
+        book held when the order went out, at once, not at a later bar's open."""
+        rows = _rows(_base_ms(), 3)
+        preset = tradehooks.parse_preset({
+            "engine": {"mode": "paper", "initial_cash": "100000", "currency": "USDT"},
+            "data": {"source": "bybit", "timeframe": "1m",
+                     "params": {"rest_url": emu.rest_url, "ws_url": emu.ws_url, "book_depth": 50}},
+            "instruments": [{**BTC, "min_quantity": "0.001"}],
+            "broker": {"name": "paper"},
+            "strategies": [{"id": "long", "signal": "go_long", "sizer": {"name": "fixed",
+                                                                         "params": {"quantity": "0.002"}}}],
+        })
+        engine = Engine(preset, plugins=[tradehooks_bybit, _Signals()], autoload_plugins=False)
+        source = engine.source
+        asks: list[Decimal] = []
+        source.add_book_listener(lambda book: asks.append(book.asks(1)[0][0]))
+
+        async def main() -> Any:
+            async with engine:
+                stream = engine.events()
+                with anyio.fail_after(20):
+                    async with anyio.create_task_group() as tasks:
+                        tasks.start_soon(engine.run)
+                        await _until(lambda: source.streaming)
+                        emu.play("linear", "BTCUSDT", "1", rows, interval_s=1.0)
+                        bars = 0
+                        async for event in stream:
+                            if type(event).__name__ == "BarProcessed":
+                                bars += 1
+                            if type(event).__name__ == "FillReceived":
+                                tasks.cancel_scope.cancel()
+                                return event.fill, asks[-1], bars
+            return None
+
+        fill, best_ask, bars = anyio.run(main, backend=backend)
+        assert fill.quantity == Decimal("0.002") and fill.instrument_id == "BTCUSDT"
+        assert fill.price == best_ask  # the book's price, not a bar's
+        assert bars == 0  # filled while the first bar was handled (a bar fill would come with the second)
