@@ -110,6 +110,24 @@ class TestLifeCycles:
 
         anyio.run(main)
 
+    def test_an_amend_the_exchange_refuses_is_reported_and_changes_nothing(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                price = (best(emu, "bid") - Decimal(500)).quantize(Decimal("0.1"))
+                o = order("sell", "0.01", type="limit", price=str(price + Decimal(1000)))
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
+                emu.inject_http_status(400, count=1, path="/v5/order/amend")  # refused, not to be retried
+                broker.amend(o.client_order_id, price=price + Decimal(900))
+                await wait_until(lambda: events.errors, what="the refusal")
+                assert "amend" in str(events.errors[0]) and events.errors[0].recoverable
+                assert events.orders[o.client_order_id].price == price + Decimal(1000)
+                assert events.status(o.client_order_id) is OrderStatus.ACCEPTED
+                broker.cancel(o.client_order_id)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.CANCELED)
+
+        anyio.run(main)
+
     def test_a_limit_that_crosses_fills_at_once(self, emu):
         async def main():
             async with connected(emu) as (broker, events):

@@ -483,6 +483,9 @@ class BybitBroker:
                         await self._recover(exc, attempts)
                         attempts += 1
                         continue
+                    except BybitOrderNotFound:  # filled or cancelled meanwhile: the exchange says which
+                        await self._lookup(tracked)
+                        raise
                     if tracked.order.is_open:
                         tracked.order = attrs.evolve(tracked.order, **changes)
                         self._report(tracked)
@@ -911,10 +914,10 @@ class BybitBroker:
                         error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, BybitAuthError):
             self._fatal_error(exc)
-        else:
-            self._report_error(exc if isinstance(exc, BrokerError) else
-                               BrokerError(f"bybit {what} of {tracked.order.client_order_id} failed: "
-                                           f"{type(exc).__name__}: {exc}", recoverable=True))
+        else:  # one request failed, the broker goes on: never a reason for the kill switch
+            self._report_error(BrokerError(f"bybit {what} of {tracked.order.client_order_id} failed: "
+                                           f"{type(exc).__name__}: {exc}", code=getattr(exc, "code", None),
+                                           recoverable=True))
 
     def _fatal_error(self, exc: BaseException) -> None:
         """The exchange refuses the keys: no further order is taken, the engine is told (kill switch)."""
