@@ -152,7 +152,6 @@ class BybitBroker:
         self._unknown_seen: set[str] = set()
         self._fatal: BaseException | None = None
         self._inflight = 0
-        self._idle: anyio.Event | None = None
         self._resync_lock: anyio.Lock | None = None
         self._closing = False
         self.confirm_after = 2.0  # seconds without news of an order before REST is asked
@@ -197,8 +196,6 @@ class BybitBroker:
             BybitError: the exchange refused the keys, or could not be reached.
         """
         self._events = events
-        self._idle = anyio.Event()
-        self._idle.set()
         self._resync_lock = anyio.Lock()
         group = anyio.create_task_group()
         await group.__aenter__()
@@ -236,8 +233,8 @@ class BybitBroker:
             return
         self._closing = True
         with anyio.move_on_after(self._params.close_timeout):
-            assert self._idle is not None
-            await self._idle.wait()
+            while self._inflight:  # polled: an event per request would cost every order a little
+                await anyio.sleep(0.005)
             pending = [t for t in self._orders.values() if t.cancel_requested and t.order.is_open]
             for tracked in pending:  # cancels acknowledged, their WebSocket update may be on its way
                 with anyio.move_on_after(0.5):
@@ -959,13 +956,9 @@ class BybitBroker:
         if tracked is not None:
             tracked.busy += 1
         self._inflight += 1
-        if self._idle is not None and self._idle.is_set():
-            self._idle = anyio.Event()
 
     def _finished(self, tracked: _Tracked | None) -> None:
         if tracked is not None:
             tracked.busy -= 1
         self._inflight -= 1
-        if self._inflight == 0 and self._idle is not None:
-            self._idle.set()
 
