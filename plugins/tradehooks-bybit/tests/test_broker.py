@@ -458,3 +458,36 @@ class TestRestart:
         orders, fills = journal_orders(journal)
         problems = compare_with_exchange(orders, fills, emu.orders(KEY), emu.executions(KEY))
         assert not problems, problems
+
+    def test_an_order_filled_while_the_engine_was_down_is_reported_on_restart(self, emu, tmp_path, monkeypatch):
+        monkeypatch.setenv("BYBIT_TEST_KEY", KEY)
+        monkeypatch.setenv("BYBIT_TEST_SECRET", SECRET)
+        journal = tmp_path / "journal.sqlite"
+        price = (best(emu, "bid") - Decimal(300)).quantize(Decimal("0.1"))
+        resting = order("buy", "0.01", type="limit", price=str(price), strategy="s1")
+
+        async def first():
+            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False)
+            await engine.start()
+            engine.broker.submit(resting)
+            await wait_until(lambda: getattr(engine.orders.get(resting.client_order_id), "status", None)
+                             is OrderStatus.ACCEPTED)
+            await engine.stop("down for a while")  # the order stays at the exchange
+
+        anyio.run(first)
+        emu.set_price("linear", "BTCUSDT", price - Decimal(100))  # the market comes down through the limit
+        assert emu_order(emu, resting.client_order_id)["orderStatus"] == "Filled"
+
+        async def second():
+            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False)
+            await engine.start()  # reconciles before it returns
+            state = engine.orders[resting.client_order_id]
+            position = engine.portfolio.position("BTCUSDT", "s1")
+            await engine.stop("done")
+            return state, position
+
+        state, position = anyio.run(second)
+        assert state.status is OrderStatus.FILLED and state.filled_quantity == Decimal("0.01")
+        assert position == Decimal("0.01")
+        orders, fills = journal_orders(journal)
+        assert not compare_with_exchange(orders, fills, emu.orders(KEY), emu.executions(KEY))

@@ -698,6 +698,8 @@ class BybitBroker:
                 self._check_positions()
 
     def _check_positions(self) -> None:
+        if any(t.busy or t.filled < t.exch_cum for t in self._orders.values()):
+            return  # fills on their way: the next reconciliation compares
         for symbol in set(self._positions) | set(self._fill_positions):
             held = self._positions.get(symbol, ZERO)
             known = self._fill_positions.get(symbol, ZERO)
