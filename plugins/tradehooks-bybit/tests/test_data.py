@@ -21,6 +21,7 @@ from tradehooks.model import Bar, format_ts
 import tradehooks_bybit
 from tradehooks_bybit import BybitDataSource
 from tradehooks_bybit._http import HttpClient
+from tradehooks_bybit._ws import WebSocketClient
 from tradehooks_bybit.data import Trade
 from tradehooks_bybit.testing import BybitEmulator
 
@@ -441,6 +442,77 @@ class TestOrderBook:
         book = anyio.run(main)
         theirs = emu.book("linear", "BTCUSDT", 200)
         assert list(book.bids()) == _levels(theirs["b"]) and list(book.asks()) == _levels(theirs["a"])
+
+    def test_a_new_snapshot_from_the_exchange_resets_the_book(self, emu: BybitEmulator):
+        source = _source(emu, book_depth=50)
+        heard: list[int] = []
+        source.add_book_listener(lambda book: heard.append(book.updates))
+
+        levels: list[Any] = []
+
+        async def during(bars: list[Bar]) -> None:
+            await _until(lambda: source.order_book("BTCUSDT") is not None)
+            emu.set_book("linear", "BTCUSDT", [("29000", "1"), ("28999.9", "2")], [("29000.5", "3")])
+            emu.resend_book_snapshot("linear", "BTCUSDT")
+            await _until(lambda: (book := source.order_book("BTCUSDT")) is not None
+                         and book.asks() == [(Decimal("29000.5"), Decimal(3))])
+            book = source._books["BTCUSDT"]
+            levels.append((book.bids(), book.asks(), book.resyncs))
+            emu.play("linear", "BTCUSDT", "1", _rows(_base_ms(), 1), interval_s=0.1)  # ends the stream
+
+        anyio.run(_stream_until, source, 1, 20.0, during)
+        bids, _asks, resyncs = levels[0]
+        assert bids == [(Decimal(29000), Decimal(1)), (Decimal("28999.9"), Decimal(2))]
+        assert resyncs == 0 and heard == sorted(heard)
+
+    def test_a_snapshot_that_never_comes_reopens_the_connection(self, emu: BybitEmulator, backend: str):
+        """A book that asked for a snapshot and waited longer than its patience reopens the stream."""
+        source = _source(emu, book_depth=50)
+        topic = "orderbook.50.BTCUSDT"
+
+        async def main() -> list[dict[str, Any]]:
+            ws = WebSocketClient(url=emu.ws_url + "/v5/public/linear", backoff=0.01)
+            try:
+                await ws.subscribe([topic])
+                book = source._books["BTCUSDT"]
+                await source._resync(ws, book, topic)  # asks again: the same connection
+                assert ws.connected and "BTCUSDT" in source._resync_asked
+                source._resync_asked["BTCUSDT"] -= 10.0  # ... long ago
+                await source._resync(ws, book, topic)
+                assert not ws.connected
+                got = []
+                with anyio.fail_after(10):
+                    async for message in ws.messages():
+                        got.append(message)
+                        if len(got) > 1 and got[-2].get("op") == "reconnected":
+                            return got
+                return got
+            finally:
+                await ws.aclose()
+
+        got = anyio.run(main, backend=backend)
+        # Snapshots of the old connection (if they were read before it closed), the marker, a new snapshot.
+        assert [m.get("op") for m in got].count("reconnected") == 1
+        assert got[-1]["type"] == "snapshot" and all(m["type"] == "snapshot" for m in got[:-2])
+
+    def test_the_top_of_the_book_is_snapshots_only(self, emu: BybitEmulator, backend: str):
+        """orderbook.1 sends snapshots only (re-sent with the same u when nothing changed)."""
+        source = _source(emu, instruments=[BTC, ETH], book_depth=1, category="linear")
+
+        async def during(bars: list[Bar]) -> None:
+            emu.set_price("linear", "ETHUSDT", "2100.5")
+            await _until(lambda: (book := source.order_book("ETHUSDT")) is not None
+                         and book.bids(1) == _levels(emu.book("linear", "ETHUSDT", 1)["b"]))
+
+        async def main() -> Any:
+            await _stream_until(source, 1, during=during,
+                                play=lambda: emu.play("linear", "BTCUSDT", "1", _rows(_base_ms(), 1), interval_s=0.5))
+            return source.order_book("ETHUSDT")
+
+        book = anyio.run(main, backend=backend)
+        theirs = emu.book("linear", "ETHUSDT", 1)
+        assert book.bids() == _levels(theirs["b"]) and book.asks() == _levels(theirs["a"])
+        assert len(book.bids()) == 1 and len(book.asks()) == 1
 
     def test_without_book_depth_there_is_no_book(self, emu: BybitEmulator):
         source = _source(emu)

@@ -221,6 +221,8 @@ class WebSocketClient:
         while not self._closed:
             conn = self._conn
             if conn is None:
+                while pending:  # what the old connection delivered comes before the marker
+                    yield pending.popleft()
                 reopened = self._opened > 0
                 await self._open_with_retry()
                 if reopened:
