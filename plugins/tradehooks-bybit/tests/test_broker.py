@@ -283,6 +283,25 @@ class TestLifeCycles:
         fills = anyio.run(main)
         assert fills and emu_order(emu, link)["orderStatus"] == "Filled"
 
+    def test_fills_missed_while_the_private_stream_was_down_are_fetched_once(self, emu):
+        async def main():
+            async with connected(emu) as (broker, events):
+                broker.confirm_after = 0.3
+                emu.drop_sockets("private")
+                orders = [order("buy", "0.01"), order("sell", "0.005")]
+                for o in orders:
+                    broker.submit(o)
+                for o in orders:
+                    await wait_until(lambda o=o: events.status(o.client_order_id) is OrderStatus.FILLED)
+                await anyio.sleep(0.5)  # the reconnect's reconciliation ran meanwhile: nothing twice
+                return orders, events
+
+        orders, events = anyio.run(main)
+        for o in orders:
+            execs = {e["execId"] for e in emu.executions(KEY) if e["orderLinkId"] == o.client_order_id}
+            reported = [f.trade_id for f in events.fills[o.client_order_id]]
+            assert len(reported) == len(execs) and set(reported) == execs
+
     def test_under_trio_too(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
