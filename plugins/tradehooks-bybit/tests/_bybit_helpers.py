@@ -108,11 +108,13 @@ _SEQ = iter(range(1, 1_000_000))
 
 def order(side: str = "buy", quantity: str = "0.01", *, type: str = "market", price: str | None = None,
           tif: TimeInForce = TimeInForce.GTC, post_only: bool = False, reduce_only: bool = False,
-          cid: str | None = None, instrument: str = "BTCUSDT", strategy: str = "s1") -> Order:
+          cid: str | None = None, instrument: str = "BTCUSDT", strategy: str = "s1",
+          trigger: str | None = None) -> Order:
     return Order(
         client_order_id=cid or f"t{time.time_ns():x}-{next(_SEQ)}", strategy_id=strategy, instrument_id=instrument,
         side=Side(side), type=OrderType(type), quantity=Decimal(quantity),
         price=None if price is None else Decimal(price), time_in_force=tif, post_only=post_only,
+        trigger_price=None if trigger is None else Decimal(trigger),
         reduce_only=reduce_only, ts_created=time.time_ns(), ts_updated=time.time_ns(),
     )
 

@@ -165,6 +165,24 @@ class TestLifeCycles:
 
         anyio.run(main)
 
+    @pytest.mark.parametrize("kind", ["stop", "stop_limit"])
+    def test_a_stop_waits_for_its_trigger_then_fills(self, emu, kind):
+        async def main():
+            async with connected(emu) as (broker, events):
+                trigger = (best(emu, "bid") - Decimal(200)).quantize(Decimal("0.1"))
+                limit = str(trigger - Decimal(50)) if kind == "stop_limit" else None
+                o = order("sell", "0.01", type=kind, trigger=str(trigger), price=limit)
+                broker.submit(o)
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.ACCEPTED)
+                assert emu_order(emu, o.client_order_id)["orderStatus"] == "Untriggered"
+                emu.set_price("linear", "BTCUSDT", trigger - Decimal(20))  # the market falls through it
+                await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+                return o
+
+        o = anyio.run(main)
+        at_exchange = emu_order(emu, o.client_order_id)
+        assert Decimal(at_exchange["triggerPrice"]) == o.trigger_price and at_exchange["orderStatus"] == "Filled"
+
     def test_a_post_only_that_would_take_is_rejected_with_the_reason(self, emu):
         async def main():
             async with connected(emu) as (broker, events):
