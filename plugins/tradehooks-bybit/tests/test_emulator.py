@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -385,7 +387,7 @@ class TestOrders:
         assert code(post(emu, "/v5/order/create", spot)) == 170130
         ok(post(emu, "/v5/order/create", spot | {"orderFilter": "StopOrder"}))
         emu.set_price("spot", "BTCUSDT", "29400")
-        spot_order = [o for o in emu.orders(KEY) if o["category"] == "spot"][0]
+        (spot_order,) = [o for o in emu.orders(KEY) if o["category"] == "spot"]
         assert (spot_order["orderStatus"], spot_order["cumExecQty"]) == ("Filled", "0.100000")
 
     def test_reduce_only_needs_a_position_to_reduce(self, emu):
@@ -711,6 +713,18 @@ class TestLifeCycle:
                     return str((await recv(ws))["ret_msg"])
 
             assert run(ping()) == "pong"
+
+    def test_the_pytest_plugin_loads_without_aiohttp_and_the_emulator_says_what_is_missing(self):
+        code_ = (
+            "import sys; sys.modules['aiohttp'] = None\n"
+            "import tradehooks_bybit.testing.pytest_plugin\n"
+            "try:\n"
+            "    from tradehooks_bybit.testing import BybitEmulator\n"
+            "except ImportError as exc:\n"
+            "    print(exc)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, timeout=60, check=True)
+        assert "tradehooks-bybit[testing]" in out.stdout
 
     def test_trio_clients_can_use_it(self, emu):
         trio = pytest.importorskip("trio")
