@@ -77,6 +77,8 @@ class BybitDataSource:
             supported = ", ".join(_timeframe_name(tf) for tf in TIMEFRAMES)
             raise ValueError(f"Bybit has no candles of timeframe {_timeframe_name(ctx.timeframe)} "
                              f"(it has {supported})")
+        if not ctx.instruments:
+            raise ValueError("the bybit source needs at least one instrument in the preset")
         self._params = params
         self._ctx = ctx
         self._log = ctx.log
@@ -207,18 +209,19 @@ class BybitDataSource:
     async def download(self, instrument_id: InstrumentId, start: int, end: int) -> AsyncIterator[Sequence[Bar]]:
         """The closed candles of ``instrument_id`` with ``start <= ts < end`` (ns), oldest first, in
         pages of up to ``history_limit`` (one request per page, each for a window of that many
-        candles)."""
+        candles). Uses a REST client of its own, closed when the iteration ends."""
         timeframe = self._timeframe
         limit = self._params.history_limit
-        if not self._http.synced:
-            await self._http.sync_time()
-        stop = min(end, self._now_ns() - timeframe + 1)  # only closed candles
-        cursor = start
+        http = HttpClient(base_url=rest_base(self._params.testnet, self._params.rest_url),
+                          timeout=self._params.timeout, log=self._log)
         try:
+            await http.sync_time()
+            stop = min(end, http.server_time_ms() * _MS - timeframe + 1)  # only closed candles
+            cursor = start
             while cursor < stop:
                 window_end = min(stop, cursor + limit * timeframe)
                 rows = await self._klines(instrument_id, start_ms=-(-cursor // _MS),
-                                          end_ms=(window_end - 1) // _MS, limit=limit)
+                                          end_ms=(window_end - 1) // _MS, limit=limit, http=http)
                 page = sorted((bar_from_row(instrument_id, row) for row in rows), key=lambda bar: bar.ts)
                 page = [bar for bar in page if cursor <= bar.ts < window_end]
                 if page:
@@ -226,7 +229,7 @@ class BybitDataSource:
                 cursor = window_end
         finally:
             with anyio.CancelScope(shield=True):
-                await self._http.aclose()
+                await http.aclose()
 
     async def aclose(self) -> None:
         """Close the REST connections (``stream()`` closes everything itself when it ends)."""
@@ -307,14 +310,14 @@ class BybitDataSource:
             if not cursor or self._category == "spot":
                 return found
 
-    async def _klines(self, instrument_id: str, *, end_ms: int, limit: int,
-                      start_ms: int | None = None) -> list[list[str]]:
+    async def _klines(self, instrument_id: str, *, end_ms: int, limit: int, start_ms: int | None = None,
+                      http: HttpClient | None = None) -> list[list[str]]:
         params: dict[str, Any] = {"category": self._category, "symbol": instrument_id, "interval": self._interval}
         if start_ms is not None:
             params["start"] = start_ms
         params["end"] = end_ms
         params["limit"] = limit
-        result = await self._http.get("/v5/market/kline", params)
+        result = await (http or self._http).get("/v5/market/kline", params)
         rows: list[list[str]] = result.get("list") or []
         return rows
 
