@@ -15,9 +15,11 @@ from _bybit_helpers import (
     KEY,
     SECRET,
     SPOT,
+    Recorder,
     compare_with_exchange,
     connected,
     journal_orders,
+    make_broker,
     order,
     wait_until,
 )
@@ -319,6 +321,25 @@ class TestLifeCycles:
             execs = {e["execId"] for e in emu.executions(KEY) if e["orderLinkId"] == o.client_order_id}
             reported = [f.trade_id for f in events.fills[o.client_order_id]]
             assert len(reported) == len(execs) and set(reported) == execs
+
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_connect_and_close_may_be_awaited_from_different_tasks(self, emu, backend):
+        """As an engine in a thread does (each call in a task of its own): the broker's tasks live in a
+        task of their own, not in the caller's scopes."""
+        async def main():
+            broker, events = make_broker(emu), Recorder()
+            async with anyio.create_task_group() as group:
+                group.start_soon(broker.connect, events)  # connect's task ends here
+            o = order("buy", "0.01")
+            broker.submit(o)
+            await wait_until(lambda: events.status(o.client_order_id) is OrderStatus.FILLED)
+            async with anyio.create_task_group() as group:
+                group.start_soon(broker.close)
+            with pytest.raises(tradehooks.exceptions.EngineStateError):
+                broker.submit(order("buy", "0.01"))
+            assert not events.problems
+
+        anyio.run(main, backend=backend)
 
     def test_under_trio_too(self, emu):
         async def main():

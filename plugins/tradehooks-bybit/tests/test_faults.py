@@ -88,7 +88,7 @@ def run_session(emu: Any, journal: Path, inject: Callable[[], Any]) -> dict[str,
             seen["killed"] = engine.killed
             seen["source_reconnects"] = engine.source.reconnects
             group.cancel_scope.cancel()
-        await engine.stop("test over")  # where it started: the broker's task group nests in this task
+        await engine.stop("test over")
 
     anyio.run(main)
     return seen

@@ -20,9 +20,10 @@ How it works, in short (``docs/bybit-trading.md`` has the whole story):
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -106,8 +107,17 @@ class _Tracked:
         self.busy = 0  # requests of this order in flight
 
 
-def _ns_now() -> int:
-    return time.time_ns()
+def _spawn_detached(function: Callable[[], Coroutine[Any, Any, None]]) -> Any:
+    """Run ``function()`` as a task of its own, outside the caller's task and cancel scopes (anyio has
+    no such call: asyncio's plain tasks and trio's system tasks, which it is built on, do)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio: trio
+        import trio
+
+        trio.lowlevel.spawn_system_task(function)
+        return None
+    return loop.create_task(function())
 
 
 class BybitBroker:
@@ -153,6 +163,9 @@ class BybitBroker:
         self._fatal: BaseException | None = None
         self._inflight = 0
         self._resync_lock: anyio.Lock | None = None
+        self._stop: anyio.Event | None = None  # set by close(): the task group ends
+        self._stopped: anyio.Event | None = None  # set once it has
+        self._host: Any = None  # the task running the task group (kept referenced)
         self._closing = False
         self.confirm_after = 2.0  # seconds without news of an order before REST is asked
         self.latency: deque[tuple[int, int]] | None = None
@@ -197,9 +210,12 @@ class BybitBroker:
         """
         self._events = events
         self._resync_lock = anyio.Lock()
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._group = group
+        ready, self._stop, self._stopped = anyio.Event(), anyio.Event(), anyio.Event()
+        self._host = _spawn_detached(lambda: self._run_group(ready))
+        await ready.wait()
+        group = self._group
+        if group is None:
+            raise BrokerError("the bybit broker could not start its tasks", recoverable=False)
         try:
             await self._http.sync_time()
             await self._ws.subscribe(list(_PRIVATE_TOPICS))
@@ -245,11 +261,30 @@ class BybitBroker:
         await self._shut()
         self._log.info("bybit.closed", open_orders=sum(1 for t in self._orders.values() if t.order.is_open))
 
+    async def _run_group(self, ready: anyio.Event) -> None:
+        """The broker's task group, in a task of its own: ``connect`` and ``close`` may then be awaited
+        from any task of the loop (an engine in a thread, a host's own tasks), nested anyhow."""
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                ready.set()
+                assert self._stop is not None
+                await self._stop.wait()
+                group.cancel_scope.cancel()
+        except BaseException as exc:  # noqa: BLE001 (a detached task must not raise: report it)
+            self._log.error("bybit.tasks_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._group = None
+            ready.set()
+            if self._stopped is not None:
+                self._stopped.set()
+
     async def _shut(self) -> None:
-        group, self._group = self._group, None
-        if group is not None:
-            group.cancel_scope.cancel()
-            await group.__aexit__(None, None, None)
+        if self._stop is not None and self._stopped is not None:
+            self._stop.set()
+            with anyio.CancelScope(shield=True):
+                await self._stopped.wait()
+        self._group = None
         with anyio.CancelScope(shield=True):
             await self._ws.aclose()
             await self._http.aclose()
