@@ -812,3 +812,67 @@ class TestLedger:
             mine = [e for e in execs if e["orderId"] == o["orderId"]]
             assert D(o["cumExecQty"]) == sum((D(e["execQty"]) for e in mine), D(0))
             assert (o["orderStatus"] in ("New", "PartiallyFilled")) == (D(o["leavesQty"]) > 0)
+
+
+_book_op = st.one_of(
+    st.tuples(st.just("price"), st.decimals("29900", "30100", places=1)),
+    st.tuples(st.just("market"), st.sampled_from(["Buy", "Sell"]), st.integers(1, 3000)),
+    st.tuples(st.just("book"), st.lists(st.tuples(st.integers(1, 40), st.integers(1, 9)), max_size=8),
+              st.lists(st.tuples(st.integers(1, 40), st.integers(1, 9)), max_size=8)),
+    st.tuples(st.just("skip")),
+)
+
+
+class TestBookStream:
+    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ops=st.lists(_book_op, min_size=1, max_size=10), depth=st.sampled_from([50, 200]))
+    def test_a_subscriber_that_resyncs_on_a_gap_always_holds_the_emulators_book(self, emu, ops, depth):
+        """Snapshot, then deltas applied (size "0" deletes); a gap in u means a fresh subscription."""
+        name = f"orderbook.{depth}.BTCUSDT"
+
+        async def snapshot(ws: Any) -> tuple[dict[str, str], dict[str, str], int]:
+            await ws.send(json.dumps({"op": "subscribe", "args": [name]}))
+            msg = await recv(ws, topic(name))
+            assert msg["type"] == "snapshot"
+            return dict(msg["data"]["b"]), dict(msg["data"]["a"]), msg["data"]["u"]
+
+        emu.clear_faults()
+
+        async def scenario() -> None:
+            ws = await websockets.connect(emu.ws_url + "/v5/public/linear")
+            bids, asks, u = await snapshot(ws)
+            for op in ops:
+                if op[0] == "price":
+                    await asyncio.to_thread(emu.set_price, "linear", "BTCUSDT", op[1])
+                elif op[0] == "market":
+                    await asyncio.to_thread(order, emu, side=op[1], orderType="Market", qty=str(D(op[2]) / 1000))
+                elif op[0] == "skip":
+                    await asyncio.to_thread(emu.skip_book_delta, "linear", "BTCUSDT")
+                    continue
+                else:
+                    await asyncio.to_thread(emu.set_book, "linear", "BTCUSDT",
+                                            [(29990 - i, q) for i, q in op[1]], [(30010 + i, q) for i, q in op[2]])
+                book = await asyncio.to_thread(emu.book, "linear", "BTCUSDT", depth)
+                while u < book["u"]:
+                    try:
+                        msg = await recv(ws, topic(name), timeout=1.0)
+                    except TimeoutError:  # the last change was the skipped one: nothing shows the gap yet
+                        msg = {"data": {"u": -1}}
+                    if msg["data"]["u"] != u + 1:  # a gap: resubscribe for a snapshot
+                        await ws.send(json.dumps({"op": "unsubscribe", "args": [name]}))
+                        await recv(ws, lambda m: m.get("op") == "unsubscribe")
+                        bids, asks, u = await snapshot(ws)
+                        continue
+                    u = msg["data"]["u"]
+                    for side, levels in (("b", bids), ("a", asks)):
+                        for p, q in msg["data"][side]:
+                            if q == "0":
+                                del levels[p]
+                            else:
+                                levels[p] = q
+                assert sorted(bids.items(), key=lambda x: -D(x[0])) == [tuple(x) for x in book["b"]]
+                assert sorted(asks.items(), key=lambda x: D(x[0])) == [tuple(x) for x in book["a"]]
+            await ws.close()
+
+        run(scenario())
+
