@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -725,6 +726,28 @@ class TestLifeCycle:
         )
         out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, timeout=60, check=True)
         assert "tradehooks-bybit[testing]" in out.stdout
+
+    def test_it_runs_on_its_own_from_the_command_line(self):
+        proc = subprocess.Popen([sys.executable, "-m", "tradehooks_bybit.testing", "--key", KEY, "--secret", SECRET,
+                                 "--balance", "USDT=5", "--play", "3", "--interval", "0.05"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            rest = json.loads(proc.stdout.readline().split("=", 1)[1])
+            assert proc.stdout.readline().startswith('ws_url = "ws://127.0.0.1:')
+            deadline = time.monotonic() + 20
+            while True:
+                rows = httpx.get(rest + "/v5/market/kline?symbol=BTCUSDT&interval=1").json()["result"]["list"]
+                if len(rows) == 3 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert len(rows) == 3
+            wallet = httpx.get(rest + "/v5/account/wallet-balance?accountType=UNIFIED",
+                               headers=headers("accountType=UNIFIED")).json()["result"]["list"][0]
+            assert wallet["coin"][0]["walletBalance"] == "5"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(10) == 0
 
     def test_trio_clients_can_use_it(self, emu):
         trio = pytest.importorskip("trio")
