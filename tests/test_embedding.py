@@ -456,6 +456,42 @@ class TestEngineThread:
         with pytest.raises(EngineStateError):
             runner.apply(path)
 
+    def test_stop_returns_while_a_live_source_waits_for_its_next_bar(self, tmp_path):
+        """A source that has no next bar yet (a live feed between messages) does not hold stop() up."""
+        waiting = threading.Event()
+
+        class Quiet:
+            __name__ = "quiet"
+
+            @hookimpl
+            def register_data_sources(self) -> list[type]:
+                class QuietSource:
+                    name = "quiet"
+
+                    def __init__(self, params: Any, ctx: Any) -> None:
+                        pass
+
+                    async def stream(self):  # type: ignore[no-untyped-def]
+                        for bar in BARS[:30]:
+                            yield [bar]
+                        waiting.set()
+                        await anyio.sleep_forever()
+                        yield []
+
+                    async def history(self, instrument_id: str, end: int, count: int) -> list[Any]:
+                        return []
+
+                return [QuietSource]
+
+        path = tmp_path / "p.toml"
+        path.write_text(preset_toml(TWO, engine='mode = "paper"').replace('source = "gated"', 'source = "quiet"'))
+        runner = EngineThread(path, plugins=[Gated(), Quiet()])
+        runner.start()
+        assert waiting.wait(30)
+        result = runner.stop(timeout=10)
+        assert result.metrics.bars == 30 and runner.engine is not None
+        assert runner.engine.state.value == "stopped"
+
     def test_a_bad_apply_from_the_main_thread_raises_there(self, tmp_path):
         """The PresetError crosses the thread boundary unchanged."""
         path = tmp_path / "p.toml"

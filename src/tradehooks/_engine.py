@@ -327,7 +327,6 @@ class Engine:
         bar_streams = self._bar_streams
         streams = self._streams
         previous = equity_ts[-1] - timeframe if equity_ts else None
-        count = 0
         async for batch in self._batches():
             if self._stop_requested:  # stop() came while the source was producing this batch
                 break
@@ -376,7 +375,7 @@ class Engine:
                     event = BarProcessed(seq=self._seq, ts=clock.now(), bar=bar, equity=equity_float())
                     for stream in bar_streams:
                         stream.put(event)
-            count += len(batch)
+            self._bars += len(batch)  # per batch: right even if the run is cancelled mid-stream
             if self._stop_requested:
                 break
             for stream in streams:
@@ -386,7 +385,6 @@ class Engine:
         if previous is not None:
             equity_ts.append(previous + timeframe)
             equity.append(equity_float())
-        self._bars += count
         if self._fatal is not None:
             raise self._fatal
         return self.result()

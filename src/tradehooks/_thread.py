@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._engine import Engine
@@ -42,6 +43,7 @@ class EngineThread:
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._run: Future[BacktestResult] | None = None
+        self._run_scope: anyio.CancelScope | None = None
         self.engine: Engine | None = None
 
     def start(self) -> Engine:
@@ -57,8 +59,21 @@ class EngineThread:
         except BaseException:
             self._close_portal()
             raise
-        self._run = portal.start_task_soon(self.engine.run)
+        self._run = portal.start_task_soon(self._run_engine)
         return self.engine
+
+    async def _run_engine(self) -> BacktestResult:
+        """The engine's ``run()``, in a scope :meth:`stop` cancels: a live source may be waiting for
+        its next message, and ``run()`` would see the stop only after the next batch."""
+        assert self.engine is not None
+        with anyio.CancelScope() as scope:
+            self._run_scope = scope
+            return await self.engine.run()
+        return self.engine.result()  # cancelled by stop(): the result so far
+
+    def _cancel_run(self) -> None:
+        if self._run_scope is not None:
+            self._run_scope.cancel()
 
     def _call(self, function: Any, *args: Any) -> Any:
         if self._portal is None or self.engine is None:
@@ -89,6 +104,7 @@ class EngineThread:
             raise EngineStateError("this EngineThread is not running (call start() first)")
         try:
             self._portal.call(lambda: engine.stop(reason, cancel_orders=cancel_orders, flatten=flatten))
+            self._portal.call(self._cancel_run)  # the engine is stopped: its run may end wherever it waits
             assert self._run is not None
             return self._run.result(timeout)
         finally:
