@@ -188,16 +188,20 @@ class TestAgainstTheEmulator:
         hints: list[float] = []
 
         async def calls(c: HttpClient) -> None:
-            async def look() -> None:
-                await anyio.sleep(0.1)  # while the kline request waits to be sent again
-                hints.append(c.wait_hint("/v5/market/instruments-info"))
+            async def look() -> None:  # the largest hold seen while the kline request is not yet sent again
+                seen = 0.0
+                with anyio.fail_after(10):
+                    while len(_attempts(emu, KLINE)) < 2:
+                        seen = max(seen, c.wait_hint("/v5/market/instruments-info"))
+                        await anyio.sleep(0.005)
+                hints.append(seen)
 
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(c.get, KLINE, KLINE_PARAMS)
                 tasks.start_soon(look)
             hints.append(c.wait_hint("/v5/market/instruments-info"))
 
-        _run(backend, _client(emu, backoff=0.6, backoff_max=0.6), calls)
+        _run(backend, _client(emu, backoff=1.0, backoff_max=1.0), calls)
         assert hints[0] > 0 and hints[1] == 0.0
         assert _attempts(emu, KLINE) == [403, 0]
 
