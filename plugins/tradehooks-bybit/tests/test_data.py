@@ -389,6 +389,24 @@ class TestOrderBook:
         us = [u for u, _ in heard]
         assert all(synced for _, synced in heard) and us == sorted(us) and us[-1] == theirs["u"]
 
+    def test_a_failing_listener_does_not_stop_the_data(self, emu: BybitEmulator):
+        rows = _rows(_base_ms(), 2)
+        source = _source(emu, book_depth=50)
+        heard: list[int] = []
+
+        def broken(book: Any) -> None:
+            raise RuntimeError("listener bug")
+
+        source.add_book_listener(broken)
+        source.add_book_listener(lambda book: heard.append(book.u))
+
+        async def main() -> list[Bar]:
+            return await _stream_until(source, 2, play=lambda: emu.play("linear", "BTCUSDT", "1", rows,
+                                                                        interval_s=0.1))
+
+        assert anyio.run(main) == [_bar(r) for r in rows]
+        assert heard and source.listener_errors == len(heard)
+
     def test_a_skipped_delta_resyncs_the_book(self, emu: BybitEmulator, backend: str):
         source = _source(emu, book_depth=50)
 

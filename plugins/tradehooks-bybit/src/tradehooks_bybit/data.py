@@ -100,6 +100,8 @@ class BybitDataSource:
         self._instruments: dict[str, InstrumentInfo] | None = None
         #: how many times the stream reconnected
         self.reconnects = 0
+        #: how many times a book or trade listener raised (logged, then the stream goes on)
+        self.listener_errors = 0
         #: ``stream()`` runs and its subscriptions were acknowledged
         self.streaming = False
 
@@ -151,7 +153,10 @@ class BybitDataSource:
                     if book.apply(message.get("type", ""), message["data"], message.get("ts", 0)):
                         self._resync_asked.pop(instrument_id, None)
                         for callback in books_changed:
-                            callback(book)
+                            try:
+                                callback(book)
+                            except Exception as exc:  # noqa: BLE001 - one listener must not stop the data
+                                self._listener_failed(callback, exc)
                     elif not book.synced:
                         await self._resync(ws, book, message["topic"])
                 else:
@@ -199,7 +204,8 @@ class BybitDataSource:
         return book if book is not None and book.synced else None
 
     def add_book_listener(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback(book)`` after every update applied to a synced book, from ``stream()``'s task."""
+        """Call ``callback(book)`` after every update applied to a synced book, from ``stream()``'s task.
+        A listener that raises is logged (``bybit.data.listener_failed``) and the stream goes on."""
         self._book_listeners.append(callback)
 
     def add_trade_listener(self, callback: Callable[[Trade], None]) -> None:
@@ -371,7 +377,15 @@ class BybitDataSource:
             trade = Trade(instrument_id, int(item["T"]) * _MS, float(item["p"]), float(item["v"]),
                           "buy" if item["S"] == "Buy" else "sell", str(item.get("i", "")))
             for callback in listeners:
-                callback(trade)
+                try:
+                    callback(trade)
+                except Exception as exc:  # noqa: BLE001 - one listener must not stop the data
+                    self._listener_failed(callback, exc)
+
+    def _listener_failed(self, callback: Callable[..., None], exc: Exception) -> None:
+        self.listener_errors += 1
+        self._log.error("bybit.data.listener_failed", listener=getattr(callback, "__qualname__", repr(callback)),
+                        error=f"{type(exc).__name__}: {exc}")
 
 
 def _timeframe_name(timeframe: int) -> str:
