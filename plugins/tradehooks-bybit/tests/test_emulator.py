@@ -878,7 +878,7 @@ class TestBookStream:
                 book = await asyncio.to_thread(emu.book, "linear", "BTCUSDT", depth)
                 while u < book["u"]:
                     try:
-                        msg = await recv(ws, topic(name), timeout=1.0)
+                        msg = await recv(ws, topic(name), timeout=0.3)
                     except TimeoutError:  # the last change was the skipped one: nothing shows the gap yet
                         msg = {"data": {"u": -1}}
                     if msg["data"]["u"] != u + 1:  # a gap: resubscribe for a snapshot
