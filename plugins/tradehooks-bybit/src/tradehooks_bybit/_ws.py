@@ -298,23 +298,28 @@ class WebSocketClient:
         if protocol.state is not OPEN:
             raise _Dropped(f"closed by the server ({protocol.close_code} {protocol.close_reason or ''})".strip())
 
-    @staticmethod
-    def _frame(conn: _Connection, frame: Frame) -> Any:
-        """The decoded JSON of a complete text or binary message, ``None`` for anything else."""
+    def _frame(self, conn: _Connection, frame: Frame) -> Any:
+        """The decoded JSON of a complete text or binary message, ``None`` for anything else (a
+        message that is not JSON is logged and skipped)."""
         opcode = frame.opcode
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-            if frame.fin:
-                return json.loads(bytes(frame.data))
-            conn.fragments = [bytes(frame.data)]
-            return None
-        if opcode is Opcode.CONT:
+            data = frame.data
+            if not frame.fin:
+                conn.fragments = [bytes(data)]
+                return None
+        elif opcode is Opcode.CONT:
             conn.fragments.append(bytes(frame.data))
             if not frame.fin:
                 return None
             data = b"".join(conn.fragments)
             conn.fragments = []
-            return json.loads(data)
-        return None  # ping (answered by the protocol), pong, close (handled by the caller)
+        else:
+            return None  # ping (answered by the protocol), pong, close (handled by the caller)
+        try:
+            return json.loads(data if type(data) is bytes else bytes(data))
+        except ValueError:
+            self._log.warning("bybit.ws.not_json", url=self._url, message=bytes(data[:200]).decode("utf-8", "replace"))
+            return None
 
     def _dispatch(self, message: Any, recv_ns: int, out: deque[dict[str, Any]]) -> None:
         if not isinstance(message, dict):
