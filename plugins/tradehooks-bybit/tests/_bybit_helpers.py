@@ -68,9 +68,16 @@ class Recorder:
         return None if order is None else order.status
 
 
+def quiet_logger() -> Any:
+    """A logger of its own that prints nothing: never the process-wide structlog set-up, which other
+    tests (the CLI's) may have pointed at a stream that is closed by now."""
+    return structlog.wrap_logger(structlog.ReturnLogger())
+
+
 def context(instruments: dict[str, Instrument] | None = None) -> ComponentContext:
     return ComponentContext(
-        engine_id="test", mode="live", clock=WallClock(), log=structlog.get_logger("test"), base_dir=Path.cwd(),
+        engine_id="test", mode="live", clock=WallClock(), base_dir=Path.cwd(),
+        log=quiet_logger(),
         instruments=instruments or LINEAR, timeframe=60_000_000_000,
     )
 

@@ -21,6 +21,7 @@ from _bybit_helpers import (
     journal_orders,
     make_broker,
     order,
+    quiet_logger,
     wait_until,
 )
 from tradehooks import Engine
@@ -481,7 +482,7 @@ class TestRestart:
 
         async def first():
             engine = Engine(engine_preset(emu, journal, close_timeout=0.2), plugins=[tradehooks_bybit],
-                            autoload_plugins=False)
+                            autoload_plugins=False, logger=quiet_logger())
             await engine.start()
             engine.router.set_target("s1", "BTCUSDT", Decimal("0.02"))
             await wait_until(lambda: engine.portfolio.position("BTCUSDT", "s1") == Decimal("0.02"))
@@ -501,7 +502,8 @@ class TestRestart:
 
         async def second():
             await anyio.sleep(await_quiet)
-            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False)
+            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False,
+                            logger=quiet_logger())
             await engine.start()
             await wait_until(lambda: not [o for o in engine.router.open_orders() if o.strategy_id == "s1"],
                              what="the in-flight order resolved")
@@ -525,7 +527,8 @@ class TestRestart:
         resting = order("buy", "0.01", type="limit", price=str(price), strategy="s1")
 
         async def first():
-            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False)
+            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False,
+                            logger=quiet_logger())
             await engine.start()
             engine.broker.submit(resting)
             await wait_until(lambda: getattr(engine.orders.get(resting.client_order_id), "status", None)
@@ -537,7 +540,8 @@ class TestRestart:
         assert emu_order(emu, resting.client_order_id)["orderStatus"] == "Filled"
 
         async def second():
-            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False)
+            engine = Engine(engine_preset(emu, journal), plugins=[tradehooks_bybit], autoload_plugins=False,
+                            logger=quiet_logger())
             await engine.start()  # reconciles before it returns
             state = engine.orders[resting.client_order_id]
             position = engine.portfolio.position("BTCUSDT", "s1")

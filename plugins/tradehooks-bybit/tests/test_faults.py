@@ -18,7 +18,7 @@ import anyio
 import anyio.to_thread
 import pytest
 import tradehooks
-from _bybit_helpers import KEY, SECRET, compare_with_exchange, journal_orders, wait_until
+from _bybit_helpers import KEY, SECRET, compare_with_exchange, journal_orders, quiet_logger, wait_until
 from tradehooks import Engine
 
 from tradehooks_bybit.testing import BybitEmulator
@@ -67,7 +67,7 @@ def run_session(emu: Any, journal: Path, inject: Callable[[], Any]) -> dict[str,
     seen: dict[str, Any] = {}
 
     async def main() -> None:
-        engine = Engine(preset(emu, journal))
+        engine = Engine(preset(emu, journal), logger=quiet_logger())
         engine.broker.confirm_after = 0.5
         await engine.start()
         async with anyio.create_task_group() as group:
@@ -187,7 +187,7 @@ def test_an_unrecoverable_auth_error_throws_the_kill_switch(emu, tmp_path):
     seen: dict[str, Any] = {}
 
     async def main() -> None:
-        engine = Engine(preset(emu, tmp_path / "journal.sqlite"))
+        engine = Engine(preset(emu, tmp_path / "journal.sqlite"), logger=quiet_logger())
         await engine.start()
         async with anyio.create_task_group() as group:
             group.start_soon(engine.run)

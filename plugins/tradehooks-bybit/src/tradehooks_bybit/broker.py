@@ -21,6 +21,7 @@ How it works, in short (``docs/bybit-trading.md`` has the whole story):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -272,7 +273,8 @@ class BybitBroker:
                 await self._stop.wait()
                 group.cancel_scope.cancel()
         except BaseException as exc:  # noqa: BLE001 (a detached task must not raise: report it)
-            self._log.error("bybit.tasks_failed", error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(Exception):
+                self._log.error("bybit.tasks_failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             self._group = None
             ready.set()
@@ -944,14 +946,19 @@ class BybitBroker:
     # --- errors -----------------------------------------------------------------------------------------
 
     def _failed(self, what: str, tracked: _Tracked, exc: Exception) -> None:
-        self._log.error("bybit.request_failed", request=what, client_order_id=tracked.order.client_order_id,
-                        error=f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, BybitAuthError):
-            self._fatal_error(exc)
-        else:  # one request failed, the broker goes on: never a reason for the kill switch
-            self._report_error(BrokerError(f"bybit {what} of {tracked.order.client_order_id} failed: "
-                                           f"{type(exc).__name__}: {exc}", code=getattr(exc, "code", None),
-                                           recoverable=True))
+        """A request task failed unexpectedly: report it; never let the reporting itself fail the task
+        group (a host whose log stream is closed, say)."""
+        try:
+            self._log.error("bybit.request_failed", request=what, client_order_id=tracked.order.client_order_id,
+                            error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, BybitAuthError):
+                self._fatal_error(exc)
+            else:  # one request failed, the broker goes on: never a reason for the kill switch
+                self._report_error(BrokerError(f"bybit {what} of {tracked.order.client_order_id} failed: "
+                                               f"{type(exc).__name__}: {exc}", code=getattr(exc, "code", None),
+                                               recoverable=True))
+        except Exception:  # noqa: BLE001, S110 (nothing is left to report it to)
+            pass
 
     def _fatal_error(self, exc: BaseException) -> None:
         """The exchange refuses the keys: no further order is taken, the engine is told (kill switch)."""
