@@ -179,7 +179,8 @@ class Engine:
         def context(**extra: Any) -> ComponentContext:
             return ComponentContext(
                 engine_id=self.id, mode=self.mode, clock=self.clock, log=extra.pop("log", self.log),
-                base_dir=source.base_dir, instruments=self.instruments, timeframe=self.timeframe, **extra,
+                base_dir=source.base_dir, instruments=self.instruments, timeframe=self.timeframe,
+                reject_bar=self._reject_row, **extra,
             )
 
         return Builder(self.registry, source, context)
@@ -558,6 +559,20 @@ class Engine:
         self.log.warning("data.rejected", instrument_id=bar.instrument_id, ts=format_ts(bar.ts), reason=reason,
                          action=action)
         return always_drop or action == "skip"
+
+    def _reject_row(self, error: DataError, bar: Bar | None, usable: bool) -> bool:
+        """A data source refused a row of its own (``ComponentContext.reject_bar``): act as
+        ``[data] quality`` says; return True to drop it. A halt raises ``error``, which names the
+        file and line."""
+        action = self.preset.data.quality
+        self._notify("data_rejected", bar=bar, reason=str(error), action=action)
+        self._emit(DataRejected, bar=bar, reason=str(error), action=action)
+        if action == "halt":
+            raise error
+        self.log.warning("data.rejected", instrument_id=bar.instrument_id if bar else None,
+                         ts=format_ts(bar.ts) if bar else None, path=error.path, line=error.line,
+                         reason=error.reason, action=action)
+        return not usable or action == "skip"
 
     def _attach_observers(self, observers: list[tuple[str, Any]]) -> None:
         for name, component in self._observer_objects:
