@@ -839,8 +839,7 @@ class Engine:
         journal = self.journal
         if journal is not None and not self._journaled(journal.fill, fill, self.clock.now()):
             return  # journaled before: a fill reported twice (after a reconnect, say)
-        position = self.portfolio.apply_fill(fill)
-        if position is None:
+        if not self.portfolio.record_fill(fill):
             return
         if journal is not None:
             self._journaled(journal.snapshot, {self.portfolio.currency: self.portfolio.cash},
@@ -855,8 +854,10 @@ class Engine:
                     on_trade_closed = getattr(pipe.sizer, "on_trade_closed", None)
                     if on_trade_closed is not None:
                         on_trade_closed(closed)
-        self._notify("fill_received", fill=fill, position=position)
-        self._emit(FillReceived, fill=fill, position=position)
+        if self._streams or self._observers.listens("fill_received"):
+            position = self.portfolio.position_of(fill.strategy_id, fill.instrument_id)
+            self._notify("fill_received", fill=fill, position=position)
+            self._emit(FillReceived, fill=fill, position=position)
 
     def _order_created(self, order: Order) -> None:
         if self.journal is not None:  # before the broker hears of it

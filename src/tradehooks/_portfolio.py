@@ -100,8 +100,15 @@ class Portfolio:
     def apply_fill(self, fill: Fill) -> Position | None:
         """Apply ``fill`` once; return the strategy's position after it, or ``None`` if this
         ``trade_id`` was already applied (a fill reported twice changes nothing)."""
-        if fill.trade_id in self._trade_ids:
+        if not self.record_fill(fill):
             return None
+        return self._books[(fill.strategy_id, fill.instrument_id)].snapshot(fill.instrument_id)
+
+    def record_fill(self, fill: Fill) -> bool:
+        """:meth:`apply_fill` without building the position (the engine asks for it only when someone
+        listens): return whether ``fill`` was applied (``False``: seen before)."""
+        if fill.trade_id in self._trade_ids:
+            return False
         self._trade_ids.add(fill.trade_id)
         key = (fill.strategy_id, fill.instrument_id)
         book = self._books.get(key)
@@ -117,7 +124,7 @@ class Portfolio:
         self._net[fill.instrument_id] = net
         self._net_f[fill.instrument_id] = float(net)
         self._cash_f = float(self.cash)
-        return book.snapshot(fill.instrument_id)
+        return True
 
     # --- reading -----------------------------------------------------------------------------------
 

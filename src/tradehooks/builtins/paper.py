@@ -132,6 +132,8 @@ class PaperBroker:
         self._last_ts: int | None = None
         self._trades = 0
         self._accepted = 0
+        slip = self._params.slippage_bps / _BPS
+        self._buy_slip, self._sell_slip = 1 + slip, 1 - slip  # taker prices are multiplied by these
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -207,8 +209,8 @@ class PaperBroker:
             events.order_updated(rejected)
             return
         self._accepted += 1
-        accepted = attrs.evolve(
-            order, status=OrderStatus.ACCEPTED, ts_updated=now, venue_order_id=f"paper-order-{self._accepted}"
+        accepted = order.updated(
+            status=OrderStatus.ACCEPTED, ts_updated=now, venue_order_id=f"paper-order-{self._accepted}"
         )
         submitted_at = order.ts_created or (
             self._last_ts + self._ctx.timeframe if self._last_ts is not None else now
@@ -404,10 +406,9 @@ class PaperBroker:
 
     def _taker_price(self, instrument: Instrument, price: Decimal, buy: bool) -> Decimal:
         """``price`` moved by the slippage against the trader and rounded to the tick the same way."""
-        slip = self._params.slippage_bps / _BPS
         if buy:
-            return instrument.price_ceil(price * (1 + slip))
-        return instrument.price_floor(price * (1 - slip))
+            return instrument.price_ceil(price * self._buy_slip)
+        return instrument.price_floor(price * self._sell_slip)
 
     def _reducible(self, order: Order) -> Decimal:
         """How much ``order`` may fill while only reducing the current position."""
@@ -450,8 +451,7 @@ class PaperBroker:
         self._positions[order.instrument_id] = position + fill.signed_quantity
         work.notional += price * quantity
         filled = order.filled_quantity + quantity
-        work.order = attrs.evolve(
-            order,
+        work.order = order.updated(
             status=OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED,
             filled_quantity=filled,
             avg_fill_price=work.notional / filled,
@@ -465,7 +465,7 @@ class PaperBroker:
     def _finish(self, work: _Working, status: OrderStatus, reason: str, ts: int) -> None:
         """Close ``work``'s order with ``status`` (cancelled or expired) and report it."""
         del self._open[work.order.client_order_id]
-        work.order = attrs.evolve(work.order, status=status, reason=reason, ts_updated=ts)
+        work.order = work.order.updated(status=status, reason=reason, ts_updated=ts)
         self._sink().order_updated(work.order)
 
     def _sink(self) -> BrokerEvents:
