@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import closing
 from datetime import date, time
-from itertools import islice, repeat, takewhile
+from itertools import chain, islice, repeat, takewhile
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,7 +41,9 @@ from tradehooks.model import NS_PER_SECOND, Bar, InstrumentId, check_bar, format
 if TYPE_CHECKING:
     from tradehooks.contracts import ComponentContext
 
-__all__ = ["COLUMNS", "CsvDataSource", "FileDataSource", "read_csv_bars", "register_data_sources"]
+__all__ = [
+    "COLUMNS", "CsvDataSource", "FileDataSource", "read_csv_bars", "read_csv_blocks", "register_data_sources",
+]
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 """The columns every bar file has, in the canonical order."""
@@ -62,7 +64,9 @@ off, but its time is in order); returns ``True`` to drop the row, ``False`` to u
 the preset's ``[data] quality``."""
 
 
-def read_csv_bars(path: str | Path, instrument_id: InstrumentId, *, reject: Reject | None = None) -> Iterator[Bar]:
+def read_csv_bars(
+    path: str | Path, instrument_id: InstrumentId, *, reject: Reject | None = None
+) -> Iterator[Bar]:
     """Stream the bars of one CSV file, block by block.
 
     The file is opened on the first ``next()`` and closed when the generator ends or is closed.
@@ -82,6 +86,19 @@ def read_csv_bars(path: str | Path, instrument_id: InstrumentId, *, reject: Reje
             after the previous one) and ``reject`` raises or is not given; ``path`` and ``line``
             (1-based) say where.
     """
+    blocks = read_csv_blocks(path, instrument_id, reject=reject)
+    try:
+        for bars in blocks:
+            yield from bars
+    finally:
+        blocks.close()
+
+
+def read_csv_blocks(
+    path: str | Path, instrument_id: InstrumentId, *, reject: Reject | None = None
+) -> Generator[list[Bar], None, None]:
+    """:func:`read_csv_bars` in lists of consecutive bars, as they are read (what the ``csv`` source
+    streams: a list is handed on without touching each bar)."""
     name = str(path)
     names = _open_header(path, name)
     # The fast path: pyarrow parses whole blocks in C and checks them with numpy. A block it cannot
@@ -96,10 +113,11 @@ def read_csv_bars(path: str | Path, instrument_id: InstrumentId, *, reject: Reje
                 break
             done += len(bars)
             prev = bars[-1][1]
-            yield from bars
+            yield bars
         else:
             return
-    yield from _read_rows(path, name, instrument_id, done, prev, reject)
+    for bar in _read_rows(path, name, instrument_id, done, prev, reject):
+        yield [bar]  # one at a time: the bars before a bad row reach the reader before its error
 
 
 def _open_header(path: str | Path, name: str) -> list[str]:
@@ -168,9 +186,8 @@ def _arrow_blocks(
                 yield None
                 return
             prev = int(times[-1])
-            yield list(map(new, repeat(Bar), zip(
-                repeat(instrument_id), times.tolist(), o.tolist(), h.tolist(), lo.tolist(), c.tolist(), v.tolist()
-            )))
+            columns = (times.tolist(), o.tolist(), h.tolist(), lo.tolist(), c.tolist(), v.tolist())
+            yield list(map(new, repeat(Bar), zip(repeat(instrument_id), *columns)))
     finally:
         reader.close()
 
@@ -411,6 +428,17 @@ class FileDataSource:
         refuses to ``reject`` (``None``: the first one raises)."""
         raise NotImplementedError
 
+    def _read_blocks(
+        self, instrument_id: InstrumentId, path: Path, reject: Reject | None
+    ) -> Generator[list[Bar], None, None]:
+        """The bars of :meth:`_read` in lists (a source that reads whole blocks yields them as they are)."""
+        bars = self._read(instrument_id, path, reject)
+        try:
+            while block := list(islice(bars, self._batch_size)):
+                yield block
+        finally:
+            bars.close()  # type: ignore[attr-defined]
+
     async def stream(self) -> AsyncIterator[list[Bar]]:
         """Yield the bars of every file in batches of ``batch_size``, merged by timestamp.
 
@@ -418,15 +446,17 @@ class FileDataSource:
             DataError: a file vanished or a row is malformed (the batches before it were yielded).
         """
         self._log.debug(f"{self.name} stream starts", files={k: str(v) for k, v in self._files.items()})
-        readers = [self._read(instrument_id, path, self._reject) for instrument_id, path in self._files.items()]
+        blocks = [self._read_blocks(instrument_id, path, self._reject)
+                  for instrument_id, path in self._files.items()]
+        readers = [chain.from_iterable(reader) for reader in blocks]  # bar by bar, no generator step each
         bars: Iterator[Bar] = readers[0] if len(readers) == 1 else heapq.merge(*readers, key=_TS)
         size = self._batch_size
         try:
             while batch := list(islice(bars, size)):
                 yield batch
         finally:
-            for reader in readers:
-                reader.close()  # type: ignore[attr-defined]
+            for reader in blocks:
+                reader.close()
 
     async def history(self, instrument_id: InstrumentId, end: int, count: int) -> list[Bar]:
         """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end``, oldest
@@ -455,6 +485,11 @@ class CsvDataSource(FileDataSource):
 
     def _read(self, instrument_id: InstrumentId, path: Path, reject: Reject | None) -> Iterator[Bar]:
         return read_csv_bars(path, instrument_id, reject=reject)
+
+    def _read_blocks(
+        self, instrument_id: InstrumentId, path: Path, reject: Reject | None
+    ) -> Generator[list[Bar], None, None]:
+        return read_csv_blocks(path, instrument_id, reject=reject)
 
 
 @hookimpl
