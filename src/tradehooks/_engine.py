@@ -831,7 +831,7 @@ class Engine:
         if self.journal is not None:
             self._journaled(self.journal.order, order, self.clock.now())
         merged = self.router.order_updated(order)
-        self._notify("order_updated", order=merged)
+        self._observers.notify("order_updated", order=merged)  # not through _notify: once per order update
         self._emit(OrderUpdated, order=merged)
 
     def fill(self, fill: Fill) -> None:
@@ -862,7 +862,7 @@ class Engine:
     def _order_created(self, order: Order) -> None:
         if self.journal is not None:  # before the broker hears of it
             self._journaled(self.journal.order, order, self.clock.now())
-        self._notify("order_updated", order=order)
+        self._observers.notify("order_updated", order=order)
         self._emit(OrderUpdated, order=order)
 
     def _risk_tripped(self, rule: str, reason: str, action: str, order: Order | None) -> None:

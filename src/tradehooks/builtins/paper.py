@@ -280,9 +280,10 @@ class PaperBroker:
         last_float = self._last_close.get(order.instrument_id)
         last = None if last_float is None else to_decimal(last_float)
         try:
-            order.check(instrument)
-            if order.type is OrderType.MARKET and last is not None:
-                instrument.check_quantity(order.quantity, last)  # the minimum notional at the last close
+            if order.type is OrderType.MARKET and last is not None:  # no prices: order.check's lot rules,
+                instrument.check_quantity(order.quantity, last)  # and the minimum notional at the last close
+            else:
+                order.check(instrument)
         except InvalidOrderError as exc:
             return str(exc)
         if order.post_only:
