@@ -19,11 +19,8 @@ def to_decimal(value: Decimal | int | float | str) -> Decimal:
     Floats go through their shortest ``repr`` so ``0.1`` becomes ``Decimal("0.1")``, not the binary
     expansion. Raises :class:`ValueError` for NaN, infinities and strings that are not numbers.
     """
-    kind = type(value)
-    if kind is float:  # the common cases first: a price from a bar, a Decimal already
+    if type(value) is float:  # the common case first: a price from a bar
         result = Decimal(repr(value))
-    elif kind is Decimal:
-        result = value
     elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
