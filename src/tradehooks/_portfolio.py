@@ -93,7 +93,7 @@ class Portfolio:
         self.marks: dict[InstrumentId, float] = {}  # last price per instrument (engine writes it)
         # float shadows for per-bar equity marking
         self._cash_f = float(self.initial_cash)
-        self._net_f: dict[InstrumentId, float] = {}
+        self._net_f: dict[InstrumentId, float] = {}  # instruments held (non-zero) only
 
     # --- writing -----------------------------------------------------------------------------------
 
@@ -122,7 +122,10 @@ class Portfolio:
         self.fill_count += 1
         net = self._net.get(fill.instrument_id, ZERO) + signed
         self._net[fill.instrument_id] = net
-        self._net_f[fill.instrument_id] = float(net)
+        if net:
+            self._net_f[fill.instrument_id] = float(net)
+        else:  # flat: nothing to mark on every bar
+            self._net_f.pop(fill.instrument_id, None)
         self._cash_f = float(self.cash)
         return True
 
