@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import closing
 from datetime import date, time
 from itertools import chain, islice, repeat, takewhile
-from operator import itemgetter
+from operator import itemgetter, lt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -145,6 +145,7 @@ def _arrow_blocks(
     """The file's bars, a list per block, parsed by pyarrow; ends with ``None`` at the first block
     that is not plainly sound (the caller reads on row by row from there)."""
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
     import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
     read = pa_csv.ReadOptions(skip_rows=1, column_names=names, block_size=_BLOCK_BYTES,
@@ -168,45 +169,41 @@ def _arrow_blocks(
             except (pa.ArrowException, OSError):  # malformed text: the row reader says where and why
                 yield None
                 return
-            count = batch.num_rows
-            if not count:
+            if not batch.num_rows:
                 continue
-            if any(batch.column(column).null_count for column in COLUMNS[1:]):  # "", "NaN", "NA", ...
+            o, h, lo, c, v = (batch.column(column) for column in COLUMNS[1:])
+            times = _arrow_times(batch.column("timestamp"), pa, pc)
+            # the row reader's checks, on whole columns (a null is "", "NaN", "NA"...; a NaN fails
+            # every comparison, as there)
+            sound = not any(column.null_count for column in (o, h, lo, c, v)) and all(
+                pc.all(check).as_py() for check in (
+                    pc.greater(lo, 0), pc.less_equal(lo, o), pc.less_equal(o, h), pc.less(h, _INF),
+                    pc.less_equal(lo, c), pc.less_equal(c, h), pc.greater_equal(v, 0), pc.less(v, _INF),
+                )
+            )
+            if times is None or not (sound and times[0] > prev and all(map(lt, times, times[1:]))):
                 yield None
                 return
-            times = _arrow_times(batch.column("timestamp"), pa)
-            if times is None:
-                yield None
-                return
-            o, h, lo, c, v = (batch.column(column).to_numpy() for column in COLUMNS[1:])
-            # the row reader's checks, on whole columns (NaN fails every comparison, as there)
-            if not (times[0] > prev and bool((times[1:] > times[:-1]).all())
-                    and bool(((lo > 0) & (lo <= o) & (o <= h) & (h < _INF) & (lo <= c) & (c <= h)
-                              & (v >= 0) & (v < _INF)).all())):
-                yield None
-                return
-            prev = int(times[-1])
-            columns = (times.tolist(), o.tolist(), h.tolist(), lo.tolist(), c.tolist(), v.tolist())
-            yield list(map(new, repeat(Bar), zip(repeat(instrument_id), *columns)))
+            prev = times[-1]
+            columns = (o.to_pylist(), h.to_pylist(), lo.to_pylist(), c.to_pylist(), v.to_pylist())
+            yield list(map(new, repeat(Bar), zip(repeat(instrument_id), times, *columns)))
     finally:
         reader.close()
 
 
-def _arrow_times(text: Any, pa: Any) -> Any:
-    """Integer nanoseconds (a numpy array) of a block's timestamp strings when they all have one of
-    the two usual forms, ``YYYY-MM-DDTHH:MM:SSZ`` or epoch milliseconds; else ``None``."""
-    import pyarrow.compute as pc  # type: ignore[import-untyped]
-
+def _arrow_times(text: Any, pa: Any, pc: Any) -> list[int] | None:
+    """Integer nanoseconds of a block's timestamp strings when they all have one of the two usual
+    forms, ``YYYY-MM-DDTHH:MM:SSZ`` or epoch milliseconds; else ``None``."""
     lengths = pc.min_max(pc.binary_length(text))
     if lengths["min"].as_py() == lengths["max"].as_py() == 20 and pc.all(pc.ends_with(text, "Z")).as_py():
         try:  # pyarrow's ISO-8601 parser is as strict as the row reader's (no 2023-02-30, no 24:00)
-            return pc.cast(text, pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy()
+            nanoseconds = pc.cast(text, pa.timestamp("ns", tz="UTC")).cast(pa.int64())
         except pa.ArrowInvalid:
             return None
-    if pc.all(pc.ascii_is_decimal(text)).as_py():
-        millis = pc.cast(text, pa.int64(), safe=True) if lengths["max"].as_py() <= 15 else None
-        if millis is not None:  # up to 15 digits: in nanoseconds still far inside int64
-            return millis.to_numpy() * 1_000_000
+        return nanoseconds.to_pylist()  # type: ignore[no-any-return]
+    if lengths["max"].as_py() <= 15 and pc.all(pc.ascii_is_decimal(text)).as_py():
+        # up to 15 digits: in nanoseconds still far inside int64
+        return pc.multiply(pc.cast(text, pa.int64()), 1_000_000).to_pylist()  # type: ignore[no-any-return]
     return None
 
 
