@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tradehooks import DataError, Engine, PresetError
+from tradehooks import DataError, Engine, PresetError, backtest
 from tradehooks.model import Bar
 from tradehooks.testing import RecordingObserver, run_backtest, synthetic_bars
 
@@ -118,3 +118,84 @@ class TestObservers:
         preset_file.write_text(base + '\n[[observers]]\nname = "fills_csv"\nparams = { path = "no/such/x.csv" }\n')
         with pytest.raises(PresetError, match=r"observers\[0\].params.path: .*does not exist"):
             Engine.from_preset(preset_file)
+
+
+def _preset(tmp_path: Path, data: Path, quality: str) -> Path:
+    source = "parquet" if data.suffix == ".parquet" else "csv"
+    text = preset_text(data.name).replace('timeframe = "1m"', f'timeframe = "1m"\nquality = "{quality}"')
+    path = tmp_path / f"{quality}.toml"
+    path.write_text(text.replace('source = "csv"', f'source = "{source}"'))
+    return path
+
+
+def bad_csv(tmp_path: Path, count: int = 3_000) -> tuple[Path, list[int]]:
+    """``count`` good bars as CSV with three bad rows far apart (the last beyond the first blocks the
+    file is parsed in): high < low (line 12), a close that is no number (line 1,502) and a repeated
+    timestamp (line 2,902). Returns the file and those lines."""
+    from tradehooks.builtins.data_synthetic import write_csv
+
+    path = tmp_path / "bad.csv"
+    write_csv(path, synthetic_bars(count, seed=5))
+    lines = path.read_text().splitlines()
+    ts, o, _, lo, c, v = lines[11].split(",")
+    lines[11] = ",".join([ts, o, str(float(lo) - 1), lo, c, v])
+    lines[1501] = ",".join(lines[1501].split(",")[:4] + ["abc", "1.0"])
+    lines[2901] = lines[2900].split(",")[0] + "," + ",".join(lines[2901].split(",")[1:])
+    path.write_text("\n".join(lines) + "\n")
+    return path, [12, 1502, 2902]
+
+
+def bad_parquet(tmp_path: Path, count: int = 3_000) -> tuple[Path, list[int]]:
+    """The same bars as Parquet: high < low (row 11), a missing close (row 1,501), a repeated
+    timestamp (row 2,901)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bars = synthetic_bars(count, seed=5)
+    columns = {name: [getattr(bar, "ts" if name == "timestamp" else name) for bar in bars]
+               for name in ("timestamp", "open", "high", "low", "close", "volume")}
+    columns["high"][10] = columns["low"][10] - 1
+    columns["close"][1500] = None
+    columns["timestamp"][2900] = columns["timestamp"][2899]
+    path = tmp_path / "bad.parquet"
+    table = pa.table({"timestamp": pa.array(columns.pop("timestamp"), pa.int64()).cast(pa.timestamp("ns", "UTC")),
+                      **{name: pa.array(values, pa.float64()) for name, values in columns.items()}})
+    pq.write_table(table, path, row_group_size=1_000)
+    return path, [11, 1501, 2901]
+
+
+@pytest.mark.parametrize("make", [bad_csv, bad_parquet], ids=["csv", "parquet"])
+class TestFileSourceQuality:
+    """``[data] quality`` applies to the rows a file source refuses itself."""
+
+    def test_halt_stops_at_the_first_bad_row_naming_file_and_line(self, tmp_path: Path, make):
+        """The DataError names the file and line of the first bad row; the hook hears of it first."""
+        data, lines = make(tmp_path)
+        recorder = RecordingObserver()
+        with pytest.raises(DataError, match=r"high .* < low") as caught:
+            backtest(_preset(tmp_path, data, "halt"), plugins=[recorder])
+        assert (caught.value.path, caught.value.line) == (str(data), lines[0])
+        rejected = recorder.of("data_rejected")
+        assert [c["action"] for c in rejected] == ["halt"]
+        assert rejected[0]["reason"] == str(caught.value) and rejected[0]["bar"].high < rejected[0]["bar"].low
+
+    def test_skip_drops_each_bad_row_and_reports_it_with_its_line(self, tmp_path: Path, make):
+        """The three bad rows are dropped, each reported once with file and line; the run goes on."""
+        data, lines = make(tmp_path)
+        recorder = RecordingObserver()
+        result = backtest(_preset(tmp_path, data, "skip"), plugins=[recorder])
+        rejected = recorder.of("data_rejected")
+        assert [c["action"] for c in rejected] == ["skip"] * 3
+        assert [c["reason"].split(": ")[0] for c in rejected] == [f"{data}:{line}" for line in lines]
+        assert rejected[1]["bar"] is None  # not a bar at all: the value is no number or missing
+        assert "not after the previous one" in rejected[2]["reason"]
+        assert result.metrics.bars == 3_000 - 3
+
+    def test_warn_uses_a_bar_with_bad_values_but_drops_what_is_no_bar_or_out_of_order(self, tmp_path: Path,
+                                                                                       make):
+        """With warn, the high < low bar is used; the unreadable row and the repeated time are not."""
+        data, _ = make(tmp_path)
+        recorder = RecordingObserver()
+        result = backtest(_preset(tmp_path, data, "warn"), plugins=[recorder])
+        assert [c["action"] for c in recorder.of("data_rejected")] == ["warn"] * 3
+        assert result.metrics.bars == 3_000 - 2

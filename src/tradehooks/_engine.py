@@ -179,7 +179,8 @@ class Engine:
         def context(**extra: Any) -> ComponentContext:
             return ComponentContext(
                 engine_id=self.id, mode=self.mode, clock=self.clock, log=extra.pop("log", self.log),
-                base_dir=source.base_dir, instruments=self.instruments, timeframe=self.timeframe, **extra,
+                base_dir=source.base_dir, instruments=self.instruments, timeframe=self.timeframe,
+                reject_bar=self._reject_row, **extra,
             )
 
         return Builder(self.registry, source, context)
@@ -568,6 +569,20 @@ class Engine:
                          action=action)
         return always_drop or action == "skip"
 
+    def _reject_row(self, error: DataError, bar: Bar | None, usable: bool) -> bool:
+        """A data source refused a row of its own (``ComponentContext.reject_bar``): act as
+        ``[data] quality`` says; return True to drop it. A halt raises ``error``, which names the
+        file and line."""
+        action = self.preset.data.quality
+        self._notify("data_rejected", bar=bar, reason=str(error), action=action)
+        self._emit(DataRejected, bar=bar, reason=str(error), action=action)
+        if action == "halt":
+            raise error
+        self.log.warning("data.rejected", instrument_id=bar.instrument_id if bar else None,
+                         ts=format_ts(bar.ts) if bar else None, path=error.path, line=error.line,
+                         reason=error.reason, action=action)
+        return not usable or action == "skip"
+
     def _attach_observers(self, observers: list[tuple[str, Any]]) -> None:
         for name, component in self._observer_objects:
             self.manager.detach(component)
@@ -825,7 +840,7 @@ class Engine:
         if self.journal is not None:
             self._journaled(self.journal.order, order, self.clock.now())
         merged = self.router.order_updated(order)
-        self._notify("order_updated", order=merged)
+        self._observers.notify("order_updated", order=merged)  # not through _notify: once per order update
         self._emit(OrderUpdated, order=merged)
 
     def fill(self, fill: Fill) -> None:
@@ -833,8 +848,7 @@ class Engine:
         journal = self.journal
         if journal is not None and not self._journaled(journal.fill, fill, self.clock.now()):
             return  # journaled before: a fill reported twice (after a reconnect, say)
-        position = self.portfolio.apply_fill(fill)
-        if position is None:
+        if not self.portfolio.record_fill(fill):
             return
         if journal is not None:
             self._journaled(journal.snapshot, {self.portfolio.currency: self.portfolio.cash},
@@ -849,13 +863,15 @@ class Engine:
                     on_trade_closed = getattr(pipe.sizer, "on_trade_closed", None)
                     if on_trade_closed is not None:
                         on_trade_closed(closed)
-        self._notify("fill_received", fill=fill, position=position)
-        self._emit(FillReceived, fill=fill, position=position)
+        if self._streams or self._observers.listens("fill_received"):
+            position = self.portfolio.position_of(fill.strategy_id, fill.instrument_id)
+            self._notify("fill_received", fill=fill, position=position)
+            self._emit(FillReceived, fill=fill, position=position)
 
     def _order_created(self, order: Order) -> None:
         if self.journal is not None:  # before the broker hears of it
             self._journaled(self.journal.order, order, self.clock.now())
-        self._notify("order_updated", order=order)
+        self._observers.notify("order_updated", order=order)
         self._emit(OrderUpdated, order=order)
 
     def _risk_tripped(self, rule: str, reason: str, action: str, order: Order | None) -> None:

@@ -21,9 +21,20 @@ class Observers:
         self._manager = manager
         self._engine = engine
         self._log = log
+        self._callers: dict[str, Any] = {}  # hook name -> its pluggy caller (one per hook, for good)
+
+    def _implementations(self, hook_name: str) -> list[Any]:
+        caller = self._callers.get(hook_name)
+        if caller is None:
+            caller = self._callers[hook_name] = getattr(self._manager.hook, hook_name)
+        return caller.get_hookimpls()  # type: ignore[no-any-return]
+
+    def listens(self, hook_name: str) -> bool:
+        """Whether any observer implements ``hook_name`` (spares building arguments nobody reads)."""
+        return bool(self._implementations(hook_name))
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
-        impls = getattr(self._manager.hook, hook_name).get_hookimpls()
+        impls = self._implementations(hook_name)
         if not impls:
             return
         kwargs["engine"] = self._engine

@@ -93,15 +93,22 @@ class Portfolio:
         self.marks: dict[InstrumentId, float] = {}  # last price per instrument (engine writes it)
         # float shadows for per-bar equity marking
         self._cash_f = float(self.initial_cash)
-        self._net_f: dict[InstrumentId, float] = {}
+        self._net_f: dict[InstrumentId, float] = {}  # instruments held (non-zero) only
 
     # --- writing -----------------------------------------------------------------------------------
 
     def apply_fill(self, fill: Fill) -> Position | None:
         """Apply ``fill`` once; return the strategy's position after it, or ``None`` if this
         ``trade_id`` was already applied (a fill reported twice changes nothing)."""
-        if fill.trade_id in self._trade_ids:
+        if not self.record_fill(fill):
             return None
+        return self._books[(fill.strategy_id, fill.instrument_id)].snapshot(fill.instrument_id)
+
+    def record_fill(self, fill: Fill) -> bool:
+        """:meth:`apply_fill` without building the position (the engine asks for it only when someone
+        listens): return whether ``fill`` was applied (``False``: seen before)."""
+        if fill.trade_id in self._trade_ids:
+            return False
         self._trade_ids.add(fill.trade_id)
         key = (fill.strategy_id, fill.instrument_id)
         book = self._books.get(key)
@@ -115,9 +122,12 @@ class Portfolio:
         self.fill_count += 1
         net = self._net.get(fill.instrument_id, ZERO) + signed
         self._net[fill.instrument_id] = net
-        self._net_f[fill.instrument_id] = float(net)
+        if net:
+            self._net_f[fill.instrument_id] = float(net)
+        else:  # flat: nothing to mark on every bar
+            self._net_f.pop(fill.instrument_id, None)
         self._cash_f = float(self.cash)
-        return book.snapshot(fill.instrument_id)
+        return True
 
     # --- reading -----------------------------------------------------------------------------------
 

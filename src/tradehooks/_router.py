@@ -111,7 +111,9 @@ class OrderRouter:
             return known  # a late, stale update never reopens a closed order
         self.orders[order.client_order_id] = order
         key = (order.strategy_id, order.instrument_id)
-        book = self._open.setdefault(key, {})
+        book = self._open.get(key)
+        if book is None:
+            book = self._open[key] = {}
         if order.is_open:
             book[order.client_order_id] = order
         else:
@@ -187,9 +189,12 @@ class OrderRouter:
         strategy_id, instrument_id = key
         needed = target - self.portfolio.position(instrument_id, strategy_id)
         if book:
-            if any(order.status is OrderStatus.PENDING_CANCEL for order in book.values()):
-                return
-            if sum((order.signed_remaining for order in book.values()), ZERO) == needed:
+            covered = ZERO
+            for order in book.values():
+                if order.status is OrderStatus.PENDING_CANCEL:
+                    return
+                covered += order.signed_remaining
+            if covered == needed:
                 return
             if self._limited.get(key) == target:
                 return  # the open orders are what the risk rules allow for this target
@@ -269,7 +274,7 @@ class OrderRouter:
     def _cancel(self, order: Order) -> None:
         if order.status is OrderStatus.PENDING_CANCEL:
             return
-        pending = attrs.evolve(order, status=OrderStatus.PENDING_CANCEL, ts_updated=self._clock.now())
+        pending = order.updated(status=OrderStatus.PENDING_CANCEL, ts_updated=self._clock.now())
         self.orders[order.client_order_id] = pending
         self._open[(order.strategy_id, order.instrument_id)][order.client_order_id] = pending
         self._on_order(pending)

@@ -21,13 +21,14 @@ The per-event path calls these methods directly; pluggy is used only to collect 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
+from .exceptions import DataError
 from .model import Bar, Fill, Instrument, InstrumentId, Order
 
 if TYPE_CHECKING:
@@ -73,6 +74,14 @@ class ComponentContext:
         timeframe: the bar length in nanoseconds.
         strategy_id: the strategy this component belongs to (signals, sizers), else ``None``.
         instrument: the instrument a signal runs on, else ``None``.
+        reject_bar: for data sources that check their own rows (``validated = True``): applies the
+            preset's ``[data] quality`` to a malformed one. Called as ``reject_bar(error, bar,
+            usable)`` with a located :class:`~tradehooks.exceptions.DataError`, the bar (``None``
+            when the row could not be read as one) and whether the bar could be used all the same
+            (only its values are off, its time is in order); it reports the rejection (the
+            ``data_rejected`` hook, the event stream) and returns ``True`` to drop the row or
+            ``False`` to use the bar, or raises ``error`` when the policy is ``halt``. ``None``
+            outside an engine: a source then raises the error itself.
     """
 
     engine_id: str
@@ -84,6 +93,7 @@ class ComponentContext:
     timeframe: int
     strategy_id: str | None = None
     instrument: Instrument | None = None
+    reject_bar: Callable[[DataError, Bar | None, bool], bool] | None = None
     _indicator_factory: Any = attrs.field(default=None, alias="indicator_factory", repr=False)
 
     def indicator(self, name: str, /, **params: Any) -> Indicator:
@@ -133,7 +143,8 @@ class DataSource(Protocol):
 
     The engine checks every bar (prices, range, volume, time order) and applies ``[data] quality``;
     a source that validates every bar itself may set ``validated: ClassVar[bool] = True`` to spare the
-    engine the per-bar check (time order is checked anyway).
+    engine the per-bar check (time order is checked anyway), and hands the rows it refuses to
+    :attr:`ComponentContext.reject_bar` so that the policy applies to them too.
 
     Optional capabilities (found with ``getattr``; a source has all of a group or none):
 

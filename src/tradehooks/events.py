@@ -143,7 +143,7 @@ class StrategyStateChanged(Event):
 class DataRejected(Event):
     """A bar failed a data-quality check; ``action`` is what the engine did (halt, skip, warn)."""
 
-    bar: Bar
+    bar: Bar | None  # None: a data file's row that could not be read as a bar
     reason: str
     action: str
 

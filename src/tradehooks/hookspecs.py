@@ -383,13 +383,15 @@ def risk_tripped(engine: Any, rule: str, reason: str, action: str, order: Order 
 
 
 @hookspec
-def data_rejected(engine: Any, bar: Bar, reason: str, action: str) -> None:
+def data_rejected(engine: Any, bar: Bar | None, reason: str, action: str) -> None:
     """A bar failed a data-quality check.
 
     Args:
         engine: the engine.
-        bar: the rejected bar.
-        reason: what was wrong (``"high 10.0 < low 11.0"``, ``"timestamp ... is not after ..."``).
+        bar: the rejected bar; ``None`` for a row of a data file that could not be read as a bar (a
+            missing field, a value that is not a number).
+        reason: what was wrong (``"high 10.0 < low 11.0"``, ``"timestamp ... is not after ..."``;
+            for a file source's row, ``"PATH:LINE: reason"``).
         action: what the engine did, from ``[data] quality``: ``"halt"`` (it stops with a
             ``DataError`` right after this call), ``"skip"`` (the bar was dropped) or ``"warn"`` (the
             bar was used).

@@ -155,6 +155,27 @@ class TestReadCsvBars:
         assert reason in caught.value.reason
         assert str(caught.value).startswith(f"{path}:4: ")
 
+    def test_unusual_rows_deep_in_a_long_file_read_as_the_usual_ones(self, tmp_path: Path) -> None:
+        """Blocks are parsed in bulk until one holds an unusual row (here an offset time, epoch
+        milliseconds, a blank line, spaces); from there rows are read one by one: same bars."""
+        bars = list(generate_bars(BTC, seed=4, start_ts=T0, timeframe=MINUTE, count=5_000))
+        path = tmp_path / "a.csv"
+        write_csv(path, bars)
+        lines = path.read_text().splitlines()
+        lines[3001] = lines[3001].replace("Z,", "+00:00,")
+        lines[3500] = f"{bars[3499].ts // 1_000_000}," + lines[3500].split(",", 1)[1]
+        lines[4000] = lines[4000].replace(",", " , ")
+        lines.insert(2000, "")
+        path.write_text("\n".join(lines) + "\n")
+        assert list(read_csv_bars(path, "BTCUSDT")) == bars
+        lines[4501] = lines[4501].replace(",", ",-", 1)  # a negative open, line 4,502
+        path.write_text("\n".join(lines) + "\n")
+        read = read_csv_bars(path, "BTCUSDT")
+        assert [next(read) for _ in range(4_499)] == bars[:4_499]
+        with pytest.raises(DataError, match=r"open -\S+ or close \S+ outside") as caught:
+            next(read)
+        assert caught.value.line == 4_502
+
     def test_line_numbers_count_blank_lines(self, tmp_path: Path) -> None:
         """The line number is the physical line of the file, blank lines included."""
         path = write_rows(tmp_path / "bad.csv", GOOD_1, "", "", "2023-01-02T16:50:00Z,1,2,1,2,-1")

@@ -4,8 +4,11 @@ Every file has the header ``timestamp,open,high,low,close,volume`` (columns in a
 candle per row. ``timestamp`` is the candle's **open** time, either ISO-8601
 (``2023-01-02T16:45:00Z``; no zone means UTC) or integer epoch milliseconds, strictly increasing.
 
-Files are streamed row by row, so memory stays flat however long they are, and every malformed row
-stops the stream with a :class:`~tradehooks.exceptions.DataError` naming the file and the line.
+Files are streamed a block of rows at a time (parsed by ``pyarrow``), so memory stays flat however
+long they are. A malformed row is a :class:`~tradehooks.exceptions.DataError` naming the file and
+the line, which the preset's ``[data] quality`` handles: ``halt`` (the default) stops the run,
+``skip`` drops the row, ``warn`` logs it and uses the bar when it can (a row that is not a bar, or
+whose time is not after the previous one, is dropped).
 
 Example preset::
 
@@ -20,10 +23,11 @@ from __future__ import annotations
 import csv
 import heapq
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import closing
 from datetime import date, time
-from itertools import islice, takewhile
-from operator import itemgetter
+from itertools import chain, islice, repeat, takewhile
+from operator import itemgetter, lt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,7 +41,9 @@ from tradehooks.model import NS_PER_SECOND, Bar, InstrumentId, check_bar, format
 if TYPE_CHECKING:
     from tradehooks.contracts import ComponentContext
 
-__all__ = ["COLUMNS", "CsvDataSource", "FileDataSource", "read_csv_bars", "register_data_sources"]
+__all__ = [
+    "COLUMNS", "CsvDataSource", "FileDataSource", "read_csv_bars", "read_csv_blocks", "register_data_sources",
+]
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 """The columns every bar file has, in the canonical order."""
@@ -46,16 +52,29 @@ _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _NS_PER_DAY = 86400 * NS_PER_SECOND
 _INF = float("inf")
 _TS = itemgetter(1)  # Bar.ts: the merge key
+# pyarrow parses the file a block of this many bytes (~1,000 rows) at a time. Small blocks keep
+# memory flat (its reader holds a few dozen blocks in flight) and cost no speed.
+_BLOCK_BYTES = 1 << 16
+
+Reject = Callable[[DataError, "Bar | None", bool], bool]
+"""What a file source does with a malformed row: called with the located error, the bar (``None``
+when the row could not be read as one) and whether the bar could be used all the same (its values are
+off, but its time is in order); returns ``True`` to drop the row, ``False`` to use the bar, or raises
+(the error, to stop). The engine's :attr:`~tradehooks.contracts.ComponentContext.reject_bar` applies
+the preset's ``[data] quality``."""
 
 
-def read_csv_bars(path: str | Path, instrument_id: InstrumentId) -> Iterator[Bar]:
-    """Stream the bars of one CSV file, row by row.
+def read_csv_bars(
+    path: str | Path, instrument_id: InstrumentId, *, reject: Reject | None = None
+) -> Iterator[Bar]:
+    """Stream the bars of one CSV file, block by block.
 
     The file is opened on the first ``next()`` and closed when the generator ends or is closed.
 
     Args:
         path: the file.
         instrument_id: the instrument the bars are stamped with.
+        reject: what to do with a malformed row (see :data:`Reject`); without it, the first one raises.
 
     Yields:
         One :class:`~tradehooks.model.Bar` per row, in file order.
@@ -64,15 +83,135 @@ def read_csv_bars(path: str | Path, instrument_id: InstrumentId) -> Iterator[Bar
         DataError: the file is missing or unreadable, the header lacks a column, or a row is
             malformed (wrong field count, not a number, NaN or infinite, non-positive price,
             high < low, open or close outside [low, high], negative volume, a timestamp that is not
-            after the previous one); ``path`` and ``line`` (1-based) say where.
+            after the previous one) and ``reject`` raises or is not given; ``path`` and ``line``
+            (1-based) say where.
     """
-    name = str(path)
+    blocks = read_csv_blocks(path, instrument_id, reject=reject)
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by the with below)
+        for bars in blocks:
+            yield from bars
+    finally:
+        blocks.close()
+
+
+def read_csv_blocks(
+    path: str | Path, instrument_id: InstrumentId, *, reject: Reject | None = None
+) -> Generator[list[Bar], None, None]:
+    """:func:`read_csv_bars` in lists of consecutive bars, as they are read (what the ``csv`` source
+    streams: a list is handed on without touching each bar)."""
+    name = str(path)
+    names = _open_header(path, name)
+    # The fast path: pyarrow parses whole blocks in C and checks them with numpy. A block it cannot
+    # vouch for (a parse error, a null, an unusual timestamp form, a bar that fails a check) ends
+    # it; the row reader below then takes over from that block's first row, so every problem is
+    # found, worded and located (file and line) exactly as before, and the bars are the same.
+    done = 0  # data rows yielded by the fast path
+    prev: float = -_INF
+    with closing(_arrow_blocks(path, names, instrument_id)) as blocks:
+        for bars in blocks:
+            if bars is None:
+                break
+            done += len(bars)
+            prev = bars[-1][1]
+            yield bars
+        else:
+            return
+    for bar in _read_rows(path, name, instrument_id, done, prev, reject):
+        yield [bar]  # one at a time: the bars before a bad row reach the reader before its error
+
+
+def _open_header(path: str | Path, name: str) -> list[str]:
+    """Open the file and read its header; return the column names in file order (normalised)."""
+    with _open(path, name) as handle:
+        order = _read_header(csv.reader(handle), name)
+    names = [""] * len(COLUMNS)
+    for column, position in zip(COLUMNS, order):
+        names[position] = column
+    return names
+
+
+def _open(path: str | Path, name: str) -> Any:
+    try:
+        return open(path, newline="", encoding="utf-8-sig")  # closed by the caller's with
     except FileNotFoundError:
         raise DataError("file not found", path=name) from None
     except OSError as exc:
         raise DataError(f"cannot read the file: {exc.strerror or exc}", path=name) from None
+
+
+def _arrow_blocks(
+    path: str | Path, names: list[str], instrument_id: InstrumentId
+) -> Generator[list[Bar] | None, None, None]:
+    """The file's bars, a list per block, parsed by pyarrow; ends with ``None`` at the first block
+    that is not plainly sound (the caller reads on row by row from there)."""
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+    import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
+
+    read = pa_csv.ReadOptions(skip_rows=1, column_names=names, block_size=_BLOCK_BYTES,
+                              use_threads=False)  # one thread: faster here than handing blocks around
+    types = {column: pa.float64() for column in COLUMNS[1:]}
+    types["timestamp"] = pa.string()  # parsed below: an unusual form must not stop the reader
+    convert = pa_csv.ConvertOptions(column_types=types)
+    try:
+        reader = pa_csv.open_csv(str(path), read_options=read, convert_options=convert)
+    except (pa.ArrowException, OSError):
+        yield None
+        return
+    new = tuple.__new__
+    prev: float = -_INF
+    try:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError):  # malformed text: the row reader says where and why
+                yield None
+                return
+            if not batch.num_rows:
+                continue
+            o, h, lo, c, v = (batch.column(column) for column in COLUMNS[1:])
+            times = _arrow_times(batch.column("timestamp"), pa, pc)
+            # the row reader's checks, on whole columns (a null is "", "NaN", "NA"...; a NaN fails
+            # every comparison, as there)
+            sound = not any(column.null_count for column in (o, h, lo, c, v)) and all(
+                pc.all(check).as_py() for check in (
+                    pc.greater(lo, 0), pc.less_equal(lo, o), pc.less_equal(o, h), pc.less(h, _INF),
+                    pc.less_equal(lo, c), pc.less_equal(c, h), pc.greater_equal(v, 0), pc.less(v, _INF),
+                )
+            )
+            if times is None or not (sound and times[0] > prev and all(map(lt, times, times[1:]))):
+                yield None
+                return
+            prev = times[-1]
+            columns = (o.to_pylist(), h.to_pylist(), lo.to_pylist(), c.to_pylist(), v.to_pylist())
+            yield list(map(new, repeat(Bar), zip(repeat(instrument_id), times, *columns)))
+    finally:
+        reader.close()
+
+
+def _arrow_times(text: Any, pa: Any, pc: Any) -> list[int] | None:
+    """Integer nanoseconds of a block's timestamp strings when they all have one of the two usual
+    forms, ``YYYY-MM-DDTHH:MM:SSZ`` or epoch milliseconds; else ``None``."""
+    lengths = pc.min_max(pc.binary_length(text))
+    if lengths["min"].as_py() == lengths["max"].as_py() == 20 and pc.all(pc.ends_with(text, "Z")).as_py():
+        try:  # pyarrow's ISO-8601 parser is as strict as the row reader's (no 2023-02-30, no 24:00)
+            nanoseconds = pc.cast(text, pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+        except pa.ArrowInvalid:
+            return None
+        return nanoseconds.to_pylist()  # type: ignore[no-any-return]
+    if lengths["max"].as_py() <= 15 and pc.all(pc.ascii_is_decimal(text)).as_py():
+        # up to 15 digits: in nanoseconds still far inside int64
+        return pc.multiply(pc.cast(text, pa.int64()), 1_000_000).to_pylist()  # type: ignore[no-any-return]
+    return None
+
+
+def _read_rows(path: str | Path, name: str, instrument_id: InstrumentId, skip: int, prev: float,
+               reject: Reject | None) -> Iterator[Bar]:
+    """The row reader: the bars of the file after its first ``skip`` data rows (whose last time was
+    ``prev``), parsed and checked one row at a time."""
+    handle = _open(path, name)
     with handle:
         reader = csv.reader(handle)
         order = _read_header(reader, name)
@@ -83,8 +222,12 @@ def read_csv_bars(path: str | Path, instrument_id: InstrumentId) -> Iterator[Bar
         new = tuple.__new__
         day, day_ns = "\0", 0  # the last 'YYYY-MM-DDT' seen and its midnight in ns
         times: dict[str, int] = {}  # 'HH:MM:SS' -> ns since midnight
-        prev: float = -_INF
         try:
+            if skip:  # past the rows the fast path yielded (blank lines hold none)
+                for row in rows:
+                    skip -= bool(row)
+                    if not skip:
+                        break
             for row in rows:
                 # The per-row path: unpack, parse, one chained comparison; reasons only on failure.
                 try:
@@ -109,16 +252,26 @@ def read_csv_bars(path: str | Path, instrument_id: InstrumentId) -> Iterator[Bar
                 except ValueError:
                     if not row:  # a blank line
                         continue
-                    raise DataError(_field_problem(row), path=name, line=reader.line_num) from None
+                    error = DataError(_field_problem(row), path=name, line=reader.line_num)
+                    if reject is None:
+                        raise error from None
+                    reject(error, None, False)  # no bar to use: dropped (unless it raises)
+                    continue
                 if ts <= prev or not (0 < lo <= o <= h < _INF and lo <= c <= h and 0 <= v < _INF):
                     bar = Bar(instrument_id, ts, o, h, lo, c, v)
-                    raise DataError(_bar_problem(bar, prev), path=name, line=reader.line_num)
+                    error = DataError(_bar_problem(bar, prev), path=name, line=reader.line_num)
+                    if reject is None:
+                        raise error
+                    if reject(error, bar, ts > prev):  # a bar out of time order is never used
+                        continue
                 prev = ts
                 yield new(Bar, (instrument_id, ts, o, h, lo, c, v))
         except csv.Error as exc:
             raise DataError(f"not a readable CSV row: {exc}", path=name, line=reader.line_num) from None
         except UnicodeDecodeError as exc:  # decoded in chunks: the line is unknown
             raise DataError(f"not UTF-8 text: {exc.reason}", path=name) from None
+
+
 
 
 def _midnight(text: str) -> int:
@@ -182,6 +335,11 @@ def _bar_problem(bar: Bar, prev: float) -> str:
     if bar.ts <= prev:
         return f"timestamp {format_ts(bar.ts)} is not after the previous one {format_ts(int(prev))}"
     return check_bar(bar) or f"malformed bar {bar!r}"
+
+
+def _drop(error: DataError, bar: Bar | None, usable: bool) -> bool:
+    """A :data:`Reject` that leaves every refused row out, unreported."""
+    return True
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -260,10 +418,23 @@ class FileDataSource:
         self._batch_size = params.batch_size
         self._timeframe = ctx.timeframe
         self._log = ctx.log
+        self._reject = ctx.reject_bar
 
-    def _read(self, instrument_id: InstrumentId, path: Path) -> Iterator[Bar]:
-        """Stream the bars of one file (a generator, closed when the stream ends)."""
+    def _read(self, instrument_id: InstrumentId, path: Path, reject: Reject | None) -> Iterator[Bar]:
+        """Stream the bars of one file (a generator, closed when the stream ends), handing the rows it
+        refuses to ``reject`` (``None``: the first one raises)."""
         raise NotImplementedError
+
+    def _read_blocks(
+        self, instrument_id: InstrumentId, path: Path, reject: Reject | None
+    ) -> Generator[list[Bar], None, None]:
+        """The bars of :meth:`_read` in lists (a source that reads whole blocks yields them as they are)."""
+        bars = self._read(instrument_id, path, reject)
+        try:
+            while block := list(islice(bars, self._batch_size)):
+                yield block
+        finally:
+            bars.close()  # type: ignore[attr-defined]
 
     async def stream(self) -> AsyncIterator[list[Bar]]:
         """Yield the bars of every file in batches of ``batch_size``, merged by timestamp.
@@ -272,15 +443,17 @@ class FileDataSource:
             DataError: a file vanished or a row is malformed (the batches before it were yielded).
         """
         self._log.debug(f"{self.name} stream starts", files={k: str(v) for k, v in self._files.items()})
-        readers = [self._read(instrument_id, path) for instrument_id, path in self._files.items()]
+        blocks = [self._read_blocks(instrument_id, path, self._reject)
+                  for instrument_id, path in self._files.items()]
+        readers = [chain.from_iterable(reader) for reader in blocks]  # bar by bar, no generator step each
         bars: Iterator[Bar] = readers[0] if len(readers) == 1 else heapq.merge(*readers, key=_TS)
         size = self._batch_size
         try:
             while batch := list(islice(bars, size)):
                 yield batch
         finally:
-            for reader in readers:
-                reader.close()  # type: ignore[attr-defined]
+            for reader in blocks:
+                reader.close()
 
     async def history(self, instrument_id: InstrumentId, end: int, count: int) -> list[Bar]:
         """Return up to ``count`` bars of ``instrument_id`` that closed at or before ``end``, oldest
@@ -292,7 +465,9 @@ class FileDataSource:
 
     def _last_bars(self, instrument_id: InstrumentId, path: Path, last_ts: int, count: int) -> list[Bar]:
         """The last ``count`` bars of the file with ``ts <= last_ts``."""
-        bars = self._read(instrument_id, path)
+        # The stream reported the rows the file's checks refuse when it read them; here they are left
+        # out quietly (or raise, outside an engine).
+        bars = self._read(instrument_id, path, self._reject and _drop)
         try:
             return list(deque(takewhile(lambda bar: bar.ts <= last_ts, bars), maxlen=count))
         finally:
@@ -305,8 +480,13 @@ class CsvDataSource(FileDataSource):
 
     name: ClassVar[str] = "csv"
 
-    def _read(self, instrument_id: InstrumentId, path: Path) -> Iterator[Bar]:
-        return read_csv_bars(path, instrument_id)
+    def _read(self, instrument_id: InstrumentId, path: Path, reject: Reject | None) -> Iterator[Bar]:
+        return read_csv_bars(path, instrument_id, reject=reject)
+
+    def _read_blocks(
+        self, instrument_id: InstrumentId, path: Path, reject: Reject | None
+    ) -> Generator[list[Bar], None, None]:
+        return read_csv_blocks(path, instrument_id, reject=reject)
 
 
 @hookimpl

@@ -7,8 +7,11 @@ nanoseconds (``timestamp_unit``; ``"auto"`` decides from the first row: under 10
 that is any time before the year 33658). Prices and volume are any numeric type, read as floats.
 
 Files are streamed one row group at a time (:meth:`pyarrow.parquet.ParquetFile.iter_batches`), so
-memory stays flat however long they are, and every malformed row stops the stream with a
-:class:`~tradehooks.exceptions.DataError` naming the file and the 1-based row (in ``line``).
+memory stays flat however long they are. A malformed row is a
+:class:`~tradehooks.exceptions.DataError` naming the file and the 1-based row (in ``line``), which
+the preset's ``[data] quality`` handles: ``halt`` (the default) stops the run, ``skip`` drops the
+row, ``warn`` logs it and uses the bar when it can (a row with a missing value, or whose time is not
+after the previous one, is dropped).
 
 Example preset::
 
@@ -37,7 +40,7 @@ from tradehooks import hookimpl
 from tradehooks.exceptions import DataError, FieldError
 from tradehooks.model import Bar, InstrumentId, check_bar, format_ts
 
-from .data_csv import FileDataSource
+from .data_csv import FileDataSource, Reject
 
 if TYPE_CHECKING:
     from tradehooks.contracts import ComponentContext
@@ -62,6 +65,7 @@ def read_parquet_bars(
     *,
     timestamp_unit: str = "auto",
     check_order: bool = True,
+    reject: Reject | None = None,
 ) -> Generator[Bar, None, None]:
     """Stream the bars of one Parquet file, one row group at a time.
 
@@ -74,6 +78,8 @@ def read_parquet_bars(
             (decided from the first row). Ignored for a Parquet timestamp column.
         check_order: refuse a timestamp that is not after the previous one (``False`` lets tools such
             as ``tradehooks data check`` report duplicates and disorder instead).
+        reject: what to do with a malformed row (see :data:`~tradehooks.builtins.data_csv.Reject`);
+            without it, the first one raises.
 
     Yields:
         One :class:`~tradehooks.model.Bar` per row, in file order.
@@ -82,7 +88,8 @@ def read_parquet_bars(
         DataError: the file is missing or not Parquet, a column is missing or of the wrong type, or a
             row is malformed (a null, NaN or infinite value, non-positive price, high < low, open or
             close outside [low, high], negative volume, a timestamp that is not after the previous
-            one); ``path`` and ``line`` (the 1-based row) say where.
+            one) and ``reject`` raises or is not given; ``path`` and ``line`` (the 1-based row) say
+            where.
     """
     if timestamp_unit not in TIMESTAMP_UNITS:
         units = ", ".join(TIMESTAMP_UNITS)
@@ -112,11 +119,13 @@ def read_parquet_bars(
             try:
                 batches = parquet.iter_batches(batch_size=_READ_BATCH, row_groups=[group], columns=columns)
                 for batch in batches:
+                    size = batch.num_rows
+                    kept: list[int] | None = None  # the positions of the rows left, once some were dropped
+                    if size and any(batch.column(i).null_count for i in range(6)):
+                        batch, kept = _without_nulls(batch, name, row, reject)
                     if not batch.num_rows:
+                        row += size
                         continue
-                    if any(batch.column(i).null_count for i in range(6)):
-                        reason, index = _first_null(batch)
-                        raise DataError(reason, path=name, line=row + index + 1)
                     ts_column = batch.column(0)
                     if factor is None:  # integers, "auto": decided by the first row of the file
                         factor = _NS_PER["ms"] if abs(ts_column[0].as_py()) < _MS_BELOW else 1
@@ -125,11 +134,16 @@ def read_parquet_bars(
                     for k, (ts, o, h, lo, c, v) in enumerate(zip(times, *values)):
                         if ts <= prev or not (0 < lo <= o <= h < _INF and lo <= c <= h and 0 <= v < _INF):
                             bar = Bar(instrument_id, ts, o, h, lo, c, v)
-                            raise DataError(_bar_problem(bar, prev), path=name, line=row + k + 1)
+                            line = row + (k if kept is None else kept[k]) + 1
+                            error = DataError(_bar_problem(bar, prev), path=name, line=line)
+                            if reject is None:
+                                raise error
+                            if reject(error, bar, ts > prev):  # a bar out of time order is never used
+                                continue
                         if check_order:
                             prev = ts
                         yield new(Bar, (instrument_id, ts, o, h, lo, c, v))
-                    row += batch.num_rows
+                    row += size
             except pa.ArrowException as exc:
                 raise DataError(f"cannot read row group {group}: {exc}", path=name) from None
 
@@ -177,16 +191,21 @@ def _timestamps(column: Any, factor: int, pa: Any) -> list[int]:
     return values if factor == 1 else [value * factor for value in values]
 
 
-def _first_null(batch: Any) -> tuple[str, int]:
-    """Why ``batch`` is refused for holding a null, and the 0-based index of that row in it."""
-    import pyarrow.compute as pc  # type: ignore[import-untyped]  # pyarrow ships no type hints
-
-    index, column = min(
-        (pc.index(batch.column(i).is_null(), True).as_py(), column)
-        for i, column in enumerate(COLUMNS)
-        if batch.column(i).null_count
-    )
-    return f"{column} is missing (null)", index
+def _without_nulls(batch: Any, name: str, row: int, reject: Reject | None) -> tuple[Any, list[int]]:
+    """``batch`` without its rows that miss a value, each handed to ``reject`` (raised without it),
+    and the positions of the rows left. ``row`` counts the rows of the file before the batch."""
+    nulls = [batch.column(i).is_null().to_pylist() for i in range(len(COLUMNS))]
+    kept: list[int] = []
+    for k in range(batch.num_rows):
+        missing = [column for column, null in zip(COLUMNS, nulls) if null[k]]
+        if not missing:
+            kept.append(k)
+            continue
+        error = DataError(f"{min(missing)} is missing (null)", path=name, line=row + k + 1)
+        if reject is None:
+            raise error
+        reject(error, None, False)  # no bar to use: dropped (unless it raises)
+    return batch.take(kept), kept
 
 
 def _bar_problem(bar: Bar, prev: float) -> str:
@@ -254,8 +273,8 @@ class ParquetDataSource(FileDataSource):
         super().__init__(params, ctx)
         self._unit = params.timestamp_unit
 
-    def _read(self, instrument_id: InstrumentId, path: Path) -> Generator[Bar, None, None]:
-        return read_parquet_bars(path, instrument_id, timestamp_unit=self._unit)
+    def _read(self, instrument_id: InstrumentId, path: Path, reject: Reject | None) -> Generator[Bar, None, None]:
+        return read_parquet_bars(path, instrument_id, timestamp_unit=self._unit, reject=reject)
 
 
 @hookimpl

@@ -150,6 +150,8 @@ class PaperBroker:
         # Per instrument: the book's ts and the size our fills took from each (side, price) level since
         # the book last changed, so one book state's liquidity is not used twice.
         self._used: dict[InstrumentId, tuple[int, dict[tuple[bool, Decimal], Decimal]]] = {}
+        slip = self._params.slippage_bps / _BPS
+        self._buy_slip, self._sell_slip = 1 + slip, 1 - slip  # taker prices are multiplied by these
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -247,8 +249,8 @@ class PaperBroker:
             events.order_updated(rejected)
             return
         self._accepted += 1
-        accepted = attrs.evolve(
-            order, status=OrderStatus.ACCEPTED, ts_updated=now, venue_order_id=f"paper-order-{self._accepted}"
+        accepted = order.updated(
+            status=OrderStatus.ACCEPTED, ts_updated=now, venue_order_id=f"paper-order-{self._accepted}"
         )
         submitted_at = order.ts_created or (
             self._last_ts + self._ctx.timeframe if self._last_ts is not None else now
@@ -327,9 +329,10 @@ class PaperBroker:
         last_float = self._last_close.get(order.instrument_id)
         last = None if last_float is None else to_decimal(last_float)
         try:
-            order.check(instrument)
-            if order.type is OrderType.MARKET and last is not None:
-                instrument.check_quantity(order.quantity, last)  # the minimum notional at the last close
+            if order.type is OrderType.MARKET and last is not None:  # no prices: order.check's lot rules,
+                instrument.check_quantity(order.quantity, last)  # and the minimum notional at the last close
+            else:
+                order.check(instrument)
         except InvalidOrderError as exc:
             return str(exc)
         if order.post_only:
@@ -462,10 +465,9 @@ class PaperBroker:
 
     def _taker_price(self, instrument: Instrument, price: Decimal, buy: bool) -> Decimal:
         """``price`` moved by the slippage against the trader and rounded to the tick the same way."""
-        slip = self._params.slippage_bps / _BPS
         if buy:
-            return instrument.price_ceil(price * (1 + slip))
-        return instrument.price_floor(price * (1 - slip))
+            return instrument.price_ceil(price * self._buy_slip)
+        return instrument.price_floor(price * self._sell_slip)
 
     def _reducible(self, order: Order) -> Decimal:
         """How much ``order`` may fill while only reducing the current position."""
@@ -671,8 +673,7 @@ class PaperBroker:
         self._positions[order.instrument_id] = position + fill.signed_quantity
         work.notional += price * quantity
         filled = order.filled_quantity + quantity
-        work.order = attrs.evolve(
-            order,
+        work.order = order.updated(
             status=OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED,
             filled_quantity=filled,
             avg_fill_price=work.notional / filled,
@@ -686,7 +687,7 @@ class PaperBroker:
     def _finish(self, work: _Working, status: OrderStatus, reason: str, ts: int) -> None:
         """Close ``work``'s order with ``status`` (cancelled or expired) and report it."""
         del self._open[work.order.client_order_id]
-        work.order = attrs.evolve(work.order, status=status, reason=reason, ts_updated=ts)
+        work.order = work.order.updated(status=status, reason=reason, ts_updated=ts)
         self._sink().order_updated(work.order)
 
     def _sink(self) -> BrokerEvents:

@@ -19,7 +19,9 @@ def to_decimal(value: Decimal | int | float | str) -> Decimal:
     Floats go through their shortest ``repr`` so ``0.1`` becomes ``Decimal("0.1")``, not the binary
     expansion. Raises :class:`ValueError` for NaN, infinities and strings that are not numbers.
     """
-    if isinstance(value, Decimal):
+    if type(value) is float:  # the common case first: a price from a bar
+        result = Decimal(repr(value))
+    elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
         raise ValueError(f"expected a number, got {value!r}")

@@ -108,7 +108,8 @@ class DataSettings:
             non-positive price, high < low, open or close outside the range, negative volume, a
             timestamp not after the previous one): ``halt`` stops with a ``DataError``, ``skip``
             drops the bar, ``warn`` logs it and uses it (a bar whose time goes backwards or repeats
-            is always dropped). Every rejection goes to the ``data_rejected`` hook.
+            is always dropped). Every rejection goes to the ``data_rejected`` hook. The file sources
+            (``csv``, ``parquet``) apply it to the rows they refuse themselves.
     """
 
     source: str
