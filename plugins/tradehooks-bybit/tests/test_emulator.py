@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -898,4 +899,44 @@ class TestBookStream:
             await ws.close()
 
         run(scenario())
+
+
+_json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["linear", "spot", "BTCUSDT", "Buy", "Sell", "Market", "Limit", "GTC", "IOC", "FOK",
+                       "PostOnly", "0.001", "30000", "29000.1", "1", "2", "StopOrder", "quoteCoin", "-1", "1e3"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=6,
+)
+_fields = ["category", "symbol", "side", "orderType", "qty", "price", "timeInForce", "orderLinkId", "orderId",
+           "reduceOnly", "triggerPrice", "triggerDirection", "orderFilter", "marketUnit", "settleCoin"]
+
+
+class TestRobustness:
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(path=st.sampled_from(["/v5/order/create", "/v5/order/amend", "/v5/order/cancel", "/v5/order/cancel-all"]),
+           body=st.dictionaries(st.sampled_from(_fields), _json_value, max_size=9))
+    def test_any_json_body_gets_an_envelope_never_a_crash(self, emu, path, body):
+        emu.set_rate_limit(path, 10_000)
+        r = post(emu, path, body)
+        assert r.status_code == 200, r.text
+        assert isinstance(code(r), int)
+        assert emu.errors == []
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(path=st.sampled_from(["/v5/order/realtime", "/v5/order/history", "/v5/execution/list", "/v5/position/list",
+                                 "/v5/account/wallet-balance", "/v5/market/kline", "/v5/market/orderbook",
+                                 "/v5/market/instruments-info"]),
+           query=st.dictionaries(st.sampled_from(["category", "symbol", "interval", "limit", "cursor", "start", "end",
+                                                  "openOnly", "orderId", "startTime", "endTime", "coin",
+                                                  "accountType", "settleCoin", "baseCoin"]),
+                                 st.text(max_size=8) | st.sampled_from(["linear", "spot", "BTCUSDT", "1", "D", "0",
+                                                                        "1000", "UNIFIED", "USDT", "-5"]),
+                                 max_size=6))
+    def test_any_query_gets_an_envelope_never_a_crash(self, emu, path, query):
+        emu.set_rate_limit(path, 10_000)
+        r = get(emu, path, urlencode(query))
+        assert r.status_code == 200, r.text
+        assert isinstance(code(r), int)
+        assert emu.errors == []
 

@@ -408,6 +408,12 @@ class BybitEmulator:
         status)``."""
         return list(self._record)
 
+    @property
+    def errors(self) -> list[str]:
+        """Tracebacks of the emulator's own defects met so far (answered HTTP 500 or a closed socket);
+        the ``bybit_emulator`` fixture fails a test that leaves any."""
+        return list(self._server.errors)
+
     def clear_requests(self) -> None:
         self._call(self._record.clear)
 

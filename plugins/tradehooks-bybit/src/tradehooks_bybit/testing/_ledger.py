@@ -24,7 +24,7 @@ class Ledger:
     def instrument(self, category: Any, symbol: Any) -> Instrument:
         if category not in ("linear", "spot"):
             raise ApiError(10001, f"params error: category {category!r} is not supported (linear, spot)")
-        inst = self.instruments.get((category, symbol))
+        inst = self.instruments.get((category, symbol)) if isinstance(symbol, str) else None
         if inst is None:
             if category == "spot":
                 raise ApiError(170121, f"Invalid symbol {symbol!r}")

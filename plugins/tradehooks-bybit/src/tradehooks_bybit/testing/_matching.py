@@ -58,6 +58,8 @@ class Exchange(Ledger):
     def find(self, acct: Account, inst: Instrument, body: dict[str, Any]) -> Order:
         order_id = body.get("orderId") or ""
         link_id = body.get("orderLinkId") or ""
+        if not isinstance(order_id, str) or not isinstance(link_id, str):
+            raise ApiError(10001, "params error: orderId and orderLinkId are strings")
         if not order_id and not link_id:
             raise ApiError(10001, "params error: orderId or orderLinkId is required")
         order = None

@@ -13,6 +13,7 @@ import contextlib
 import json
 import re
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -77,9 +78,10 @@ class Server:
         self.limits: dict[str, dict[str, int]] = {k: dict(v) for k, v in DEFAULT_LIMITS.items()}
         self.windows: dict[tuple[str, str], deque[int]] = {}
         self.ip_window: deque[float] = deque()
+        self.errors: list[str] = []  # defects of the emulator itself (tracebacks)
         self.stopping = asyncio.Event()
         self.streams = Streams(exchange=exchange, faults=faults, clock=clock, idle_timeout=idle_timeout,
-                               stopping=self.stopping)
+                               stopping=self.stopping, errors=self.errors)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.routes: dict[tuple[str, str], tuple[bool, Handler]] = {
             ("GET", "/v5/market/time"): (False, self.market_time),
@@ -137,6 +139,14 @@ class Server:
         return {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": self.clock()}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except Exception:  # noqa: BLE001 - a defect of the emulator: kept for the test to see, answered 500
+            self.errors.append(f"{request.method} {request.path_qs}: {traceback.format_exc()}")
+            self.record.append(RecordedRequest(request.method, request.path, None, 500))
+            return web.Response(status=500, text=f"emulator error: {self.errors[-1]}")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
         raw_body = (await request.read()).decode("utf-8", "replace")
         raw_query = request.rel_url.raw_query_string
@@ -180,6 +190,8 @@ class Server:
             except ValueError:
                 params = None
         category = params.get("category", "") if isinstance(params, dict) else ""
+        if not isinstance(category, str):
+            category = ""
 
         fault = self.faults.take("rate_limit", path)
         if fault is not None:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ class Streams:
     """Every open WebSocket and what it subscribed to; the :class:`~._matching.Sink` of the exchange."""
 
     def __init__(self, *, exchange: Exchange, faults: Faults, clock: Callable[[], int], idle_timeout: float,
-                 stopping: asyncio.Event) -> None:
+                 stopping: asyncio.Event, errors: list[str]) -> None:
+        self.errors = errors
         self.exchange = exchange
         self.faults = faults
         self.clock = clock
@@ -83,7 +85,11 @@ class Streams:
                     except TimeoutError:
                         break
                     if msg.type == WSMsgType.TEXT:
-                        self._on_ws_text(conn, msg.data)
+                        try:
+                            self._on_ws_text(conn, msg.data)
+                        except Exception:  # noqa: BLE001 - a defect of the emulator: kept, the socket closed
+                            self.errors.append(f"WebSocket {kind} {msg.data[:200]!r}: {traceback.format_exc()}")
+                            break
                     elif msg.type == WSMsgType.PING:
                         await ws.pong(msg.data)
                     elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
