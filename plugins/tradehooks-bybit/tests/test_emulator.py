@@ -940,3 +940,19 @@ class TestRobustness:
         assert isinstance(code(r), int)
         assert emu.errors == []
 
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(endpoint=st.sampled_from(["/v5/public/linear", "/v5/public/spot", "/v5/private"]),
+           messages=st.lists(st.dictionaries(st.sampled_from(["op", "args", "req_id"]),
+                                             st.sampled_from(["subscribe", "unsubscribe", "auth", "ping"]) | _json_value,
+                                             max_size=3), max_size=4))
+    def test_any_websocket_message_gets_an_answer_and_the_socket_stays_up(self, emu, endpoint, messages):
+        async def scenario() -> None:
+            async with websockets.connect(emu.ws_url + endpoint) as ws:
+                for m in messages:
+                    await ws.send(json.dumps(m))
+                await ws.send(json.dumps({"op": "ping", "req_id": "last"}))
+                await recv(ws, lambda m: m.get("op") in ("ping", "pong") and m.get("req_id") == "last")
+
+        run(scenario())
+        assert emu.errors == []
+
