@@ -196,6 +196,17 @@ class TestRateLimits:
         assert code(get(emu, "/v5/position/list", q, key="OTHER", secret="S2")) == 0
 
 
+    def test_past_the_ip_limit_every_request_is_http_403(self):
+        with BybitEmulator(ip_limit=3) as emu:
+            answers = [httpx.get(emu.rest_url + "/v5/market/time") for _ in range(4)]
+            assert [r.status_code for r in answers] == [200, 200, 200, 403]
+            assert answers[3].text == "access too frequent"
+
+    def test_a_get_with_a_body_is_http_403(self, emu):
+        r = httpx.request("GET", emu.rest_url + "/v5/market/time", content=b"{}")
+        assert r.status_code == 403
+
+
 class TestFaults:
     def test_an_injected_rate_limit_answers_10006_with_or_without_the_reset_header_and_executes_nothing(self, emu):
         emu.inject_rate_limit(count=1, path="/v5/order/create", with_reset_header=True)
