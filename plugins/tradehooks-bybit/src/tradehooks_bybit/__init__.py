@@ -12,7 +12,7 @@ presets name its components ``bybit``::
 
 Every adapter uses the same module names: ``config`` (the components' parameters), ``constants``,
 ``data`` (the data source), ``broker`` (the broker), and the private ``_http``, ``_ws``,
-``_signing``, ``_schemas`` and ``_errors``.
+``_signing``, ``_schemas`` and ``_errors``; ``_book`` holds the L2 order book the data source keeps.
 """
 
 from tradehooks import hookimpl
