@@ -80,6 +80,17 @@ def _sma(params: Any, c: Columns) -> Result:
 
 
 def _wma(params: Any, c: Columns) -> Result:
+    p = params.period
+    if p > vector.BAND_MAX:
+        return chunked(_wma_by_doubling, params, c, p - 1)
+    out = nan(c.size)
+    if c.size >= p:
+        weights = np.arange(1, p + 1) / (p * (p + 1) // 2)
+        vector.band_sums(c[params.source], weights, out[p - 1 :])
+    return {"value": out}
+
+
+def _wma_by_doubling(params: Any, c: Columns) -> Result:
     x = c[params.source]
     p = params.period
     length = c.size - p + 1
@@ -239,30 +250,55 @@ def _roc(params: Any, c: Columns) -> Result:
 def _mom(params: Any, c: Columns) -> Result:
     x = c[params.source]
     p = params.period
-    return {"value": placed(c.size, p, x[p:] - x[:-p])}
+    out = np.empty(c.size)
+    out[:p] = np.nan
+    np.subtract(x[p:], x[:-p], out=out[p:])
+    return {"value": out}
 
 
 def _cci(params: Any, c: Columns) -> Result:
+    """On a slice that starts at a multiple of ``period`` (see ``_KERNELS``)."""
     p = params.period
     n = c.size
     typical = (c["high"] + c["low"] + c["close"]) / 3.0
     count = n - p + 1
     if count <= 0:
         return {"value": nan(n)}
-    # the mean summed in TA-Lib's order: its ring buffer slot j % p holds typical[j], slots 0 .. p-1
-    ends = np.arange(p - 1, n)
-    total = np.zeros(count)
-    for slot in range(p):
-        total += typical[ends - (ends - slot) % p]
-    mean = total / p
-    windows = sliding_window_view(typical, p)
-    deviation = np.abs(windows - mean[:, None]).sum(axis=1) / p
+    mean = _talib_window_sums(typical, p)
+    mean /= p
+    deviation = np.zeros(count)
+    step = np.empty(count)
+    for j in range(p):  # the window's values one by one: sum(|value - mean|)
+        np.subtract(typical[j : j + count], mean, out=step)
+        np.abs(step, out=step)
+        deviation += step
+    deviation /= p
     spread = typical[p - 1 :] - mean
     band = FLAT * np.abs(mean)
     defined = (np.abs(spread) > band) & (deviation > band)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(defined, spread / (0.015 * deviation), 0.0)
     return {"value": placed(n, p - 1, values)}
+
+
+def _talib_window_sums(x: Array, p: int) -> Array:
+    """The sums of the windows of ``p`` values ending at ``p - 1``, ``p``, ... of ``x``, added in the
+    order of TA-Lib's ring buffer, whose slot ``j % p`` holds ``x[j]``: for the window ending at ``t``,
+    ``x[t - t % p]`` to ``x[t]``, then on from ``x[t - p + 1]`` to ``x[t - t % p - 1]`` (``x`` must start
+    at a multiple of ``p``). Worked on ``x`` laid out one block of ``p`` per column, so that each
+    addition is one vector step over all the blocks."""
+    n = x.shape[0]
+    blocks = -(-n // p)
+    by_block = np.zeros(blocks * p)
+    by_block[:n] = x
+    columns = np.ascontiguousarray(by_block.reshape(blocks, p).T)  # [q, b] = x[b * p + q]
+    total = np.empty_like(columns)
+    total[0] = columns[0]
+    for q in range(1, p):  # x[t - q] + ... + x[t] within its block, in order
+        np.add(total[q - 1], columns[q], out=total[q])
+    for k in range(p - 1):  # then the previous block's from position q + 1 + k on, in order
+        total[: p - 1 - k, 1:] += columns[k + 1 :, :-1]
+    return total.T.reshape(-1)[p - 1 : n]
 
 
 def _willr(params: Any, c: Columns) -> Result:
@@ -303,19 +339,27 @@ def _trange(params: Any, c: Columns) -> Result:
 
 def _stddev(params: Any, c: Columns) -> Result:
     p = params.period
-    _, m2 = rolling_moments(c[params.source], p)
-    return {"value": placed(c.size, p - 1, np.sqrt(m2 / p) * params.nbdev)}
+    out = nan(c.size)
+    if c.size >= p:
+        values = out[p - 1 :]
+        rolling_moments(c[params.source], p, None, values)
+        values *= params.nbdev * params.nbdev / p
+        np.sqrt(values, out=values)
+    return {"value": out}
 
 
 def _bbands(params: Any, c: Columns) -> Result:
     p = params.period
-    mean, m2 = rolling_moments(c[params.source], p)
-    width = np.sqrt(m2 / p) * params.stddev
-    return {
-        "upper": placed(c.size, p - 1, mean + width),
-        "middle": placed(c.size, p - 1, mean),
-        "lower": placed(c.size, p - 1, mean - width),
-    }
+    n = c.size
+    middle = nan(n)
+    width = nan(n)
+    if n >= p:
+        rolling_moments(c[params.source], p, middle[p - 1 :], width[p - 1 :])
+        width *= 1.0 / p
+        np.sqrt(width, out=width)
+        width *= params.stddev
+    upper = middle + width
+    return {"upper": upper, "middle": middle, "lower": np.subtract(middle, width, out=width)}
 
 
 def _keltner(params: Any, c: Columns) -> Result:
@@ -477,7 +521,7 @@ def _finite(cls: Any, kernel: Callable[[Any, Columns], Result]) -> Callable[[Any
 _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     averages.SimpleMovingAverage: _finite(averages.SimpleMovingAverage, _sma),
     averages.ExponentialMovingAverage: lambda params, c: {"value": ema(c[params.source], params.period)},
-    averages.WeightedMovingAverage: _finite(averages.WeightedMovingAverage, _wma),
+    averages.WeightedMovingAverage: _wma,
     averages.DoubleExponentialMovingAverage: _dema,
     averages.TripleExponentialMovingAverage: _tema,
     averages.KaufmanAdaptiveMovingAverage: _kama,
@@ -486,7 +530,7 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     momentum.StochasticRelativeStrengthIndex: _stochrsi,
     momentum.MovingAverageConvergenceDivergence: _macd,
     momentum.RateOfChange: _finite(momentum.RateOfChange, _roc),
-    momentum.Momentum: _finite(momentum.Momentum, _mom),
+    momentum.Momentum: _mom,
     # the mean is summed in the order of TA-Lib's ring buffer, which depends on the row modulo period
     momentum.CommodityChannelIndex: lambda params, c: chunked(_cci, params, c, params.period - 1,
                                                                align=params.period),
@@ -494,8 +538,8 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     volatility.AverageTrueRange: _atr,
     volatility.NormalizedAverageTrueRange: _natr,
     volatility.TrueRange: _finite(volatility.TrueRange, _trange),
-    volatility.StandardDeviation: _finite(volatility.StandardDeviation, _stddev),
-    volatility.BollingerBands: _finite(volatility.BollingerBands, _bbands),
+    volatility.StandardDeviation: _stddev,
+    volatility.BollingerBands: _bbands,
     volatility.KeltnerChannels: _keltner,
     trend.DonchianChannels: _finite(trend.DonchianChannels, _donchian),
     trend.AverageDirectionalIndex: _adx,
