@@ -121,39 +121,35 @@ def _wma_by_doubling(params: Any, c: Columns) -> Result:
     return {"value": placed(c.size, p - 1, weighted / (p * (p + 1) // 2))}
 
 
-def _cascade(x: Array, period: int, depth: int, combine: Callable[..., Array]) -> Array:
-    """``combine(ema1, ema2, ...)`` for ``depth`` chained EMAs (each the EMA of the one before, SMA-seeded
-    where it starts): the warm-up with :func:`ema`, then chunk by chunk through all the levels, so that
-    no intermediate series is stored."""
+def _cascade(x: Array, period: int, weights: list[float]) -> Array:
+    """``sum(w * ema_i)`` for ``len(weights)`` chained EMAs (each the EMA of the one before, SMA-seeded
+    where it starts): the warm-up with :func:`ema`, then chunk by chunk through all the levels at
+    once (:class:`~._vector.Bank`), so that no intermediate series is stored."""
     n = x.shape[0]
+    depth = len(weights)
     m = min(n, depth * (period - 1) + 1 + vector.CHUNK)
     levels = [x[:m]]
     for level in range(depth):
         levels.append(ema(levels[-1], period, level * (period - 1)))
     out = np.empty(n)
-    out[:m] = combine(*levels[1:])
+    out[:m] = sum(w * level for w, level in zip(weights, levels[1:]))
     if m == n:
         return out
     k = 2.0 / (period + 1)
-    decay = Decay(1.0 - k, k)
+    bank = vector.Bank([1.0 - k] * depth, [k] * depth, [1.0] + [0.0] * (depth - 1),
+                       [[1.0 if j == i - 1 else 0.0 for j in range(i)] for i in range(depth)], [weights])
     state = [float(level[-1]) for level in levels[1:]]
     for s, e in chunks(m, n):
-        values = x[s:e]
-        emas = []
-        for i in range(depth):
-            values = decay(values, state[i])
-            state[i] = float(values[-1])
-            emas.append(values)
-        out[s:e] = combine(*emas)
+        state = bank.run(x[s:e], state, [out], s)
     return out
 
 
 def _dema(params: Any, c: Columns) -> Result:
-    return {"value": _cascade(c[params.source], params.period, 2, lambda e1, e2: 2.0 * e1 - e2)}
+    return {"value": _cascade(c[params.source], params.period, [2.0, -1.0])}
 
 
 def _tema(params: Any, c: Columns) -> Result:
-    return {"value": _cascade(c[params.source], params.period, 3, lambda e1, e2, e3: e3 + (3.0 * e1 - 3.0 * e2))}
+    return {"value": _cascade(c[params.source], params.period, [3.0, -3.0, 1.0])}
 
 
 def _kama(params: Any, c: Columns) -> Result:
@@ -221,19 +217,14 @@ def _macd(params: Any, c: Columns) -> Result:
     out["hist"][:m] = macd - line
     if m < n:
         state.append(float(line[-1]))
-    ks = np.array([2.0 / (fast + 1), 2.0 / (slow + 1)])
-    k_signal = 2.0 / (signal + 1)
-    both = Decay(1.0 - ks, ks)  # the fast and the slow EMA, one row each
-    signal_decay = Decay(1.0 - k_signal, k_signal)
+    kf, ks, kg = 2.0 / (fast + 1), 2.0 / (slow + 1), 2.0 / (signal + 1)
+    # the fast EMA, the slow one, and the signal line: the EMA of their difference
+    bank = vector.Bank([1.0 - kf, 1.0 - ks, 1.0 - kg], [kf, ks, kg], [1.0, 1.0, 0.0], [[], [0.0], [1.0, -1.0]],
+                       [[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
+    outs = [out["macd"], out["signal"]]
     for s, e in chunks(m, n):
-        values = x[s:e]
-        fast_part, slow_part = lines = both(np.stack([values, values]), state[:2])
-        macd_part = fast_part - slow_part
-        line_part = signal_decay(macd_part, state[2])
-        state = [float(lines[0, -1]), float(lines[1, -1]), float(line_part[-1])]
-        out["macd"][s:e] = macd_part
-        out["signal"][s:e] = line_part
-        out["hist"][s:e] = macd_part - line_part
+        state = bank.run(x[s:e], state, outs, s)
+        np.subtract(out["macd"][s:e], out["signal"][s:e], out=out["hist"][s:e])
     out["macd"][: min(first, n)] = np.nan  # the line appears with the signal, as TA-Lib's does
     return out
 

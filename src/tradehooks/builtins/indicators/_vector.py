@@ -6,7 +6,12 @@ pass one.
   power-of-two chunks, each level made from the one below in one vector pass, so a window costs
   ``O(log p)`` passes over the array and a sum is a short tree of additions (no long running sum to
   drift, no cancellation);
-* first-order linear recurrences ``y[t] = a * y[t-1] + b[t]`` (EMA, Wilder smoothing) in blocks of
+* cascades of first-order recursions driven by one series (an EMA, a Wilder smoothing, the EMAs of
+  DEMA, TEMA and MACD) in blocks of :data:`BANK_BLOCK` (:class:`Bank`): one matrix product per block
+  gives every output from the block's inputs and the states at its start, which come from scalar
+  recursions over the block ends;
+* first-order linear recurrences ``y[t] = a * y[t-1] + b[t]`` (several rows at once, and the block
+  ends of a :class:`Bank`) in blocks of
   :data:`BLOCK`: every block filtered from zero at once by a matrix product, the block ends chained
   by the same recurrence one level up, and each block then given its start value (:class:`Decay`;
   with a factor per element, for KAMA, the ADX and the session VWAP, :func:`recurrence`: one vector
@@ -37,7 +42,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ._base import FLAT
 
 __all__ = [
-    "BAND_MAX", "BLOCK", "CHUNK", "FIELDS", "Array", "Columns", "Decay", "Result", "band", "band_groups", "chunked", "chunks", "ema", "flat",
+    "BAND_MAX", "BLOCK", "Bank", "CHUNK", "FIELDS", "Array", "Columns", "Decay", "Result", "band", "band_groups", "chunked", "chunks", "ema", "flat",
     "nan", "placed", "recurrence", "rolling_arg_extreme", "rolling_max", "rolling_mean", "rolling_min",
     "rolling_moments", "rolling_sum", "rsi", "smooth", "stochastic", "true_range", "wilder",
 ]
@@ -48,6 +53,7 @@ Result = dict[str, Array]
 CHUNK = 32_768  # bars per chunk: the temporaries of a chunk fit in the L2 cache
 ROWS_PER_PRODUCT = 512  # blocks per matrix product: small enough that BLAS stays on one thread (a
 # second BLAS thread only waits for a core on a busy machine, and then costs a hundred times more)
+BANK_BLOCK = 16  # inputs per block of a Bank
 BLOCK = 16  # values per recurrence block: one small matrix product, or one vector step, per value
 BAND_BLOCK = 16  # windows per row of a banded product
 BAND_MAX = 64  # the longest window summed by a banded product; longer ones by doubling
@@ -308,16 +314,99 @@ def recurrence(b: Array, a: Array, y0: float = 0.0) -> Array:
     return local.T.reshape(-1)[:n]
 
 
+class Bank:
+    """A cascade of first-order recursions driven by one input, run block by block (an EMA, a Wilder
+    smoothing, the EMAs of DEMA, TEMA and MACD). At every step the states are updated in turn, each
+    from the input and the states updated before it at that step::
+
+        s[i] = a[i] * s[i] + k[i] * (c[i] * x + sum(g[i][j] * s[j] for j < i))
+
+    and the outputs are ``y[o] = sum(h[o][i] * s[i])``.
+
+    The outputs of a block of :data:`BANK_BLOCK` inputs are linear in those inputs and in the states
+    at the block's start, so one matrix product per block gives them all (the weights are the
+    recursion's responses to unit inputs and unit start states, worked out once by running it). The
+    states at the block starts come first: state ``i``'s block ends follow a scalar recursion with
+    the factor ``a[i] ** BANK_BLOCK`` (:class:`Decay`), driven by the block's inputs and the starts of
+    the states before it.
+    """
+
+    def __init__(self, a: Sequence[float], k: Sequence[float], c: Sequence[float],
+                 g: Sequence[Sequence[float]], h: Sequence[Sequence[float]]) -> None:
+        self.a, self.k, self.c = list(a), list(k), list(c)
+        self.g = [list(row) for row in g]
+        self.h = [list(row) for row in h]
+        m, outputs, size = len(self.a), len(self.h), BANK_BLOCK
+        # row r of weights: the outputs of a block (output o at position t in column o * size + t)
+        # for a unit input at position r (r < size), or a unit start of state r - size; ends: the same
+        # for the states at the block's end
+        self.weights = np.zeros((size + m, outputs * size))
+        cases = np.eye(size + m)  # every unit input and unit start at once, one per row
+        state = list(cases[:, size:].T)
+        for t in range(size):
+            state = self.step(state, cases[:, t])
+            for o, row in enumerate(self.h):
+                self.weights[:, o * size + t] = sum(w * v for w, v in zip(row, state))
+        self.ends = np.stack(state, axis=1)
+        flushed(self.weights)
+        flushed(self.ends)
+        self.decays = [Decay(self.ends[size + i, i]) for i in range(m)]
+        self._inputs = self._values = np.empty((0, 0))
+
+    def step(self, state: list[Any], x: Any) -> list[Any]:
+        """The states after one more input ``x`` (numbers, or arrays of as many cases)."""
+        new: list[Any] = []
+        for i, (a, k, c, g) in enumerate(zip(self.a, self.k, self.c, self.g)):
+            drive = c * x
+            for j in range(i):
+                drive += g[j] * new[j]
+            new.append(a * state[i] + k * drive)
+        return new
+
+    def run(self, x: Array, state: list[float], outs: Sequence[Array], offset: int) -> list[float]:
+        """Feed ``x`` from the states ``state``: output ``o`` for ``x[t]`` goes to
+        ``outs[o][offset + t]``; return the states after the last input."""
+        n, m, size = x.shape[0], len(self.a), BANK_BLOCK
+        rows = n // size
+        full = rows * size
+        if rows:
+            if self._inputs.shape[0] != rows:  # buffers kept from chunk to chunk: fresh ones cost
+                self._inputs = np.empty((rows, size + m))  # more in page faults than the arithmetic
+                self._values = np.empty((rows, self.weights.shape[1]))
+            inputs = self._inputs  # a block's inputs, then the states at its start
+            inputs[:, :size] = x[:full].reshape(rows, size)
+            local = inputs[:, :size] @ self.ends[:size]  # the block ends' share of the block's inputs
+            starts = inputs[:, size:]
+            for i in range(m):
+                terms = local[:, i]
+                if i:
+                    terms = terms + starts[:, :i] @ self.ends[size : size + i, i]
+                ends = self.decays[i](np.ascontiguousarray(terms), state[i])
+                starts[0, i] = state[i]
+                starts[1:, i] = ends[:-1]
+                state = state[:i] + [float(ends[-1])] + state[i + 1 :]
+            if len(outs) == 1:
+                band_product(inputs, self.weights, outs[0][offset : offset + full].reshape(rows, size))
+            else:
+                values = band_product(inputs, self.weights, self._values)
+                for o, out in enumerate(outs):
+                    out[offset : offset + full].reshape(rows, size)[:] = values[:, o * size : (o + 1) * size]
+        for t in range(full, n):  # the last few inputs, one step each
+            state = self.step(state, float(x[t]))
+            for out, row in zip(outs, self.h):
+                out[offset + t] = sum(w * v for w, v in zip(row, state))
+        return state
+
+
 def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, int], Array],
             gain: float = 1.0) -> Array:
     """Fill ``out[first:]`` with ``y = a * y + gain * terms`` from ``y = seed`` at ``first``, chunk by
     chunk (``terms(s, e)`` gives the terms of rows ``s:e``); return ``out``."""
-    out[first] = y = seed
-    decay = Decay(a, gain)
+    out[first] = seed
+    bank = Bank([a], [gain], [1.0], [[]], [[1.0]])
+    state = [seed]
     for s, e in chunks(first + 1, out.shape[0]):
-        segment = decay(terms(s, e), y)
-        out[s:e] = segment
-        y = float(segment[-1])
+        state = bank.run(terms(s, e), state, [out], s)
     return out
 
 
