@@ -20,26 +20,31 @@ def bar_rules(zero_volume: str, flat_bars: int) -> Callable[[Bar], str | None] |
     """The check of ``[data] zero_volume`` and ``flat_bars``: a function returning why a bar fails
     them (``None`` if it passes), or ``None`` when both are off (nothing to call per bar).
 
-    The flat-series rule keeps, per instrument, the last bar's open, high, low and close and how many
-    bars in a row have had exactly those: the ``flat_bars``-th such bar fails, and every further one
+    The flat-series rule keeps, per instrument, its last bar and how many bars in a row have had
+    exactly its open, high, low and close (no allocation per bar): the ``flat_bars``-th such bar fails, and every further one
     until a price moves.
     """
     reject_zero = zero_volume == "reject"
     if not reject_zero and not flat_bars:
         return None
-    runs: dict[str, list[Any]] = {}  # instrument -> [open, high, low, close, bars in a row with them]
+    runs: dict[str, list[Any]] = {}  # instrument -> [its last bar, bars in a row with its prices]
 
     def check(bar: Bar) -> str | None:
         reason = None
         if flat_bars:
             run = runs.get(bar[0])
-            if run is not None and run[3] == bar[5] and run[0] == bar[2] and run[1] == bar[3] and run[2] == bar[4]:
-                count = run[4] = run[4] + 1
-                if count >= flat_bars:
-                    reason = (f"flat series: {count} bars in a row with open, high, low and close all "
-                              f"{bar[2]}, {bar[3]}, {bar[4]}, {bar[5]} (a frozen feed?)")
+            if run is None:
+                runs[bar[0]] = [bar, 1]
             else:
-                runs[bar[0]] = [bar[2], bar[3], bar[4], bar[5], 1]
+                last = run[0]
+                run[0] = bar
+                if last[5] == bar[5] and last[2] == bar[2] and last[3] == bar[3] and last[4] == bar[4]:
+                    count = run[1] = run[1] + 1
+                    if count >= flat_bars:
+                        reason = (f"flat series: {count} bars in a row with open, high, low and close all "
+                                  f"{bar[2]}, {bar[3]}, {bar[4]}, {bar[5]} (a frozen feed?)")
+                else:
+                    run[1] = 1
         if reject_zero and bar[6] == 0:
             return "zero volume" if reason is None else f"zero volume; {reason}"
         return reason
