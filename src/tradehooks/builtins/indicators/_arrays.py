@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from tradehooks.model import Bar
 
@@ -304,7 +303,18 @@ def _willr(params: Any, c: Columns) -> Result:
 
 def _atr_array(params: Any, c: Columns) -> Array:
     high, low, close = c["high"], c["low"], c["close"]
-    return wilder(c.size, params.period, params.period, lambda s, e: true_range(high, low, close, s, e))
+    buffers = np.empty((2, min(vector.CHUNK, c.size)))  # reused from chunk to chunk
+
+    def ranges(s: int, e: int) -> Array:
+        if e - s > buffers.shape[1]:  # the seed's window, at most one period
+            return true_range(high, low, close, s, e)
+        out, lows = buffers[0, : e - s], buffers[1, : e - s]
+        previous = close[s - 1 : e - 1]
+        np.maximum(high[s:e], previous, out=out)
+        np.minimum(low[s:e], previous, out=lows)
+        return np.subtract(out, lows, out=out)
+
+    return wilder(c.size, params.period, params.period, ranges)
 
 
 def _atr(params: Any, c: Columns) -> Result:

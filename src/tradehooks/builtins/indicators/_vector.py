@@ -42,9 +42,35 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ._base import FLAT
 
 __all__ = [
-    "BAND_MAX", "BLOCK", "Bank", "CHUNK", "FIELDS", "Array", "Columns", "Decay", "Result", "band", "band_groups", "chunked", "chunks", "ema", "flat",
-    "nan", "placed", "recurrence", "rolling_arg_extreme", "rolling_max", "rolling_mean", "rolling_min",
-    "rolling_moments", "rolling_sum", "rsi", "smooth", "stochastic", "true_range", "wilder",
+    "BAND_MAX",
+    "BLOCK",
+    "CHUNK",
+    "FIELDS",
+    "Array",
+    "Bank",
+    "Columns",
+    "Decay",
+    "Result",
+    "band",
+    "band_groups",
+    "chunked",
+    "chunks",
+    "ema",
+    "flat",
+    "nan",
+    "placed",
+    "recurrence",
+    "rolling_arg_extreme",
+    "rolling_max",
+    "rolling_mean",
+    "rolling_min",
+    "rolling_moments",
+    "rolling_sum",
+    "rsi",
+    "smooth",
+    "stochastic",
+    "true_range",
+    "wilder",
 ]
 
 Array = np.ndarray
@@ -587,18 +613,24 @@ def rsi(x: Array, period: int) -> Array:
     change = np.diff(x[: period + 1])
     gain = math.fsum(np.maximum(change, 0.0).tolist()) / period
     loss = math.fsum(np.maximum(-change, 0.0).tolist()) / period
-    decay = Decay((period - 1) / period, 1.0 / period)
     total = gain + loss
     out[period] = 100.0 * (gain / total) if total else 0.0
-    state = np.array([gain, loss])
+    # smoothing is linear: the smoothed gains and losses are half the sum and half the difference of
+    # the smoothed absolute changes and the smoothed changes, one single-state Bank each
+    banks = [Bank([(period - 1) / period], [1.0 / period], [1.0], [[]], [[1.0]]) for _ in range(2)]
+    moves, changes = [total], [gain - loss]
+    size = min(CHUNK, n)
+    smoothed_moves, smoothed_changes = np.empty(size), np.empty(size)
     for s, e in chunks(period + 1, n):
         change = x[s:e] - x[s - 1 : e - 1]
-        terms = np.empty((2, e - s))
-        np.maximum(change, 0.0, out=terms[0])
-        np.maximum(-change, 0.0, out=terms[1])
-        gains, losses = smoothed = decay(terms, state)
-        state = smoothed[:, -1].copy()
-        totals = gains + losses
+        moves = banks[0].run(np.abs(change), moves, [smoothed_moves], 0)
+        changes = banks[1].run(change, changes, [smoothed_changes], 0)
+        totals = smoothed_moves[: e - s]
+        gains = smoothed_changes[: e - s]
+        gains += totals
+        gains *= 50.0  # 100 * gains, the gains being half the sum
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[s:e] = np.where(totals == 0.0, 0.0, 100.0 * (gains / totals))
+            np.divide(gains, totals, out=gains)
+        gains[totals == 0.0] = 0.0
+        out[s:e] = gains
     return out
