@@ -138,7 +138,7 @@ def _cascade(x: Array, period: int, weights: list[float]) -> Array:
     bank = vector.Bank([1.0 - k] * depth, [k] * depth, [1.0] + [0.0] * (depth - 1),
                        [[1.0 if j == i - 1 else 0.0 for j in range(i)] for i in range(depth)], [weights])
     state = [float(level[-1]) for level in levels[1:]]
-    for s, e in chunks(m, n):
+    for s, e in chunks(m, n, vector.BANK_RUN):
         state = bank.run(x[s:e], state, [out], s)
     return out
 
@@ -221,7 +221,7 @@ def _macd(params: Any, c: Columns) -> Result:
     bank = vector.Bank([1.0 - kf, 1.0 - ks, 1.0 - kg], [kf, ks, kg], [1.0, 1.0, 0.0], [[], [0.0], [1.0, -1.0]],
                        [[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
     outs = [out["macd"], out["signal"]]
-    for s, e in chunks(m, n):
+    for s, e in chunks(m, n, vector.BANK_RUN):
         state = bank.run(x[s:e], state, outs, s)
         np.subtract(out["macd"][s:e], out["signal"][s:e], out=out["hist"][s:e])
     out["macd"][: min(first, n)] = np.nan  # the line appears with the signal, as TA-Lib's does
@@ -303,7 +303,7 @@ def _willr(params: Any, c: Columns) -> Result:
 
 def _atr_array(params: Any, c: Columns) -> Array:
     high, low, close = c["high"], c["low"], c["close"]
-    buffers = np.empty((2, min(vector.CHUNK, c.size)))  # reused from chunk to chunk
+    buffers = np.empty((2, min(vector.CHUNK * vector.BANK_RUN, c.size)))  # reused from chunk to chunk
 
     def ranges(s: int, e: int) -> Array:
         if e - s > buffers.shape[1]:  # the seed's window, at most one period

@@ -80,6 +80,7 @@ CHUNK = 32_768  # bars per chunk: the temporaries of a chunk fit in the L2 cache
 ROWS_PER_PRODUCT = 512  # blocks per matrix product: small enough that BLAS stays on one thread (a
 # second BLAS thread only waits for a core on a busy machine, and then costs a hundred times more)
 BANK_BLOCK = 16  # inputs per block of a Bank
+BANK_RUN = 2  # chunks per run of a Bank
 BLOCK = 16  # values per recurrence block: one small matrix product, or one vector step, per value
 BAND_BLOCK = 16  # windows per row of a banded product
 BAND_MAX = 64  # the longest window summed by a banded product; longer ones by doubling
@@ -138,9 +139,11 @@ def placed(n: int, first: int, values: Array) -> Array:
     return out
 
 
-def chunks(start: int, stop: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` cut into runs of :data:`CHUNK`."""
-    return [(s, min(s + CHUNK, stop)) for s in range(start, stop, CHUNK)]
+def chunks(start: int, stop: int, chunks_per_run: int = 1) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into runs of ``chunks_per_run`` times :data:`CHUNK` (a :class:`Bank`
+    runs two at once: its buffers are smaller than the input it reads)."""
+    size = CHUNK * chunks_per_run
+    return [(s, min(s + size, stop)) for s in range(start, stop, size)]
 
 
 def chunked(kernel: Callable[[Any, Columns], Result], params: Any, c: Columns, memory: int,
@@ -431,7 +434,7 @@ def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, 
     out[first] = seed
     bank = Bank([a], [gain], [1.0], [[]], [[1.0]])
     state = [seed]
-    for s, e in chunks(first + 1, out.shape[0]):
+    for s, e in chunks(first + 1, out.shape[0], BANK_RUN):
         state = bank.run(terms(s, e), state, [out], s)
     return out
 
@@ -619,9 +622,9 @@ def rsi(x: Array, period: int) -> Array:
     # the smoothed absolute changes and the smoothed changes, one single-state Bank each
     banks = [Bank([(period - 1) / period], [1.0 / period], [1.0], [[]], [[1.0]]) for _ in range(2)]
     moves, changes = [total], [gain - loss]
-    size = min(CHUNK, n)
+    size = min(CHUNK * BANK_RUN, n)
     smoothed_moves, smoothed_changes = np.empty(size), np.empty(size)
-    for s, e in chunks(period + 1, n):
+    for s, e in chunks(period + 1, n, BANK_RUN):
         change = x[s:e] - x[s - 1 : e - 1]
         moves = banks[0].run(np.abs(change), moves, [smoothed_moves], 0)
         changes = banks[1].run(change, changes, [smoothed_changes], 0)
