@@ -161,10 +161,15 @@ def _kama(params: Any, c: Columns) -> Result:
     y = float(x[p - 1])  # TA-Lib starts from the value before the first
     for s, e in chunks(p, n):
         path = rolling_sum(np.abs(np.diff(x[s - p : e])), p)  # the steps into x[t - p + 1 .. t]
-        change = x[s:e] - x[s - p : e - p]
+        constant = x[s:e] - x[s - p : e - p]  # the change over the window, then its ratio to the path
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where((path <= change) | (path == 0.0), 1.0, np.abs(change / path))
-        constant = ratio * averages._KAMA_SPREAD + averages._KAMA_SLOWEST
+            np.divide(constant, path, out=constant)
+        np.abs(constant, out=constant)
+        # TA-Lib's ratio is 1 where the path is 0 (0 / 0 here, NaN, which fmin drops) or not above the
+        # change (a ratio of 1 here, or above it by rounding)
+        np.fmin(constant, 1.0, out=constant)
+        constant *= averages._KAMA_SPREAD
+        constant += averages._KAMA_SLOWEST
         constant *= constant
         segment = recurrence(constant * x[s:e], 1.0 - constant, y)
         out[s:e] = segment
