@@ -165,7 +165,8 @@ class GoingQuiet:
 
     __name__ = "going_quiet"
 
-    def __init__(self) -> None:
+    def __init__(self, volume: float = 2.0) -> None:
+        self.volume = volume
         self.engine: Any = None
         self.stale_while_quiet: set[str] | None = None
         self.orders_while_quiet: int | None = None
@@ -185,7 +186,7 @@ class GoingQuiet:
             async def stream(self):  # type: ignore[no-untyped-def]
                 router = plugin.engine.router
                 for k in range(5):
-                    yield [bar(i, k) for i in self.instruments]
+                    yield [bar(i, k)._replace(volume=plugin.volume) for i in self.instruments]
                     await anyio.sleep(0.01)
                 plugin.quiet_since = time.monotonic()
                 for k in range(5, 35):
@@ -212,7 +213,8 @@ def bar(instrument_id: str, k: int) -> Bar:
                price - 5.0, price + 1.0, 2.0)
 
 
-def run_paper(quality: str) -> tuple[GoingQuiet, RecordingObserver, Engine, list[Any], BaseException | None]:
+def run_paper(quality: str, source: GoingQuiet | None = None, **data: Any,
+              ) -> tuple[GoingQuiet, RecordingObserver, Engine, list[Any], BaseException | None]:
     instruments = "\n".join(textwrap.dedent(f"""
         [[instruments]]
         id = "{i}"
@@ -229,8 +231,8 @@ def run_paper(quality: str) -> tuple[GoingQuiet, RecordingObserver, Engine, list
         timeframe = "1s"
         quality = "{quality}"
         stale_after = "0.2x"
-    """) + instruments)
-    source, recorder = GoingQuiet(), RecordingObserver()
+    """) + "".join(f"{key} = {value!r}\n" for key, value in data.items()) + instruments)
+    source, recorder = source or GoingQuiet(), RecordingObserver()
     failure: list[BaseException] = []
 
     async def main() -> tuple[Engine, list[Any]]:
@@ -275,6 +277,13 @@ class TestStaleData:
         assert [c["action"] for c in recorder.of("data_rejected")] == ["halt"]
         assert source.stale_while_quiet is None  # it stopped before the source's probe
         assert time.monotonic() - started < 5
+
+    def test_a_bar_rule_halting_a_paper_engine_raises_its_data_error(self) -> None:
+        """In paper mode the run loop shares a task group with the feed watch: a DataError from a bar
+        check still comes out of run() as itself."""
+        _, recorder, _, _, failure = run_paper("halt", GoingQuiet(volume=0.0), zero_volume="reject")
+        assert isinstance(failure, DataError) and "zero volume" in str(failure)
+        assert [c["reason"] for c in recorder.of("data_rejected")] == ["zero volume"]
 
     def test_a_backtest_has_no_stale_rule(self) -> None:
         """Bars of a backtest come as fast as they are read: however far apart their times, none is stale."""

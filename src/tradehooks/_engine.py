@@ -314,17 +314,21 @@ class Engine:
             return await self._run()
         watch = self._feed_watch = FeedWatch(self.instruments, stale_after, self.clock, self._feed_stale,
                                              self._feed_back)
-        result = halted = None
+        result = error = halted = None
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch.run)
                 self._halt_run = group.cancel_scope.cancel
                 try:
                     result = await self._run()
+                except Exception as exc:  # raised as it is below, not in an exception group
+                    error = exc
                 finally:
                     group.cancel_scope.cancel()
         finally:
-            halted, self._feed_watch, self._halt_run = self._halted, None, None
+            halted, self._halted, self._feed_watch, self._halt_run = self._halted, None, None, None
+        if error is not None:
+            raise error
         if result is None:  # a feed went stale under quality = "halt"
             assert halted is not None
             raise halted
