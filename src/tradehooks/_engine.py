@@ -31,6 +31,7 @@ import structlog
 
 from ._builder import Builder, Pipeline
 from ._clock import SimClock, WallClock
+from ._data_rules import FeedWatch, bar_rules, describe_ns
 from ._journal import Journal, JournalWriteError
 from ._manager import PluginInfo, PluginManager
 from ._observers import Observers
@@ -154,6 +155,7 @@ class Engine:
         self._equity = array("d")
         self._bars = 0
         self._last_ts: dict[str, int] = {}
+        self._feed_watch: FeedWatch | None = None  # paper and live mode with [data] stale_after
         self._stop_requested = False
         self._seq = 0
         self._streams: list[EventStream] = []
@@ -306,11 +308,38 @@ class Engine:
 
     async def run(self) -> BacktestResult:
         """Handle every bar of the data source until it ends (or :meth:`stop` is called), then return
-        the result. The hot path: direct calls only."""
+        the result. In paper and live mode, a :class:`FeedWatch` runs beside it for ``[data]
+        stale_after``."""
         self._require(EngineState.RUNNING, action="run")
+        stale_after = None if self.mode == "backtest" else self.preset.stale_after_ns
+        if stale_after is None:
+            return await self._run()
+        watch = self._feed_watch = FeedWatch(self.instruments, stale_after, self.clock, self._feed_stale,
+                                             self._feed_back)
+        result = error = None
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch.run)
+                try:
+                    result = await self._run()
+                except Exception as exc:  # raised as it is below, not in an exception group
+                    error = exc
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            self._feed_watch = None
+        if error is not None:
+            raise error
+        assert result is not None
+        return result
+
+    async def _run(self) -> BacktestResult:
+        """:meth:`run`'s loop. The hot path: direct calls only."""
         routes_get = self._routes.get
         marks = self.portfolio.marks
         check = None if getattr(self.source, "validated", False) else check_bar
+        rules = bar_rules(self.preset.data.zero_volume, self.preset.data.flat_bars)
+        watch = self._feed_watch
         reject = self._reject
         broker_on_bar = self._broker_on_bar
         clock = self.clock
@@ -342,6 +371,14 @@ class Engine:
                     reason = check(bar)
                     if reason is not None and reject(bar, reason, False):
                         continue
+                if rules is not None:
+                    reason = rules(bar)
+                    if reason is not None and reject(bar, reason, False):
+                        continue
+                if watch is not None:
+                    watch.last[instrument_id] = bar
+                    if instrument_id in watch.stale:
+                        watch.back(instrument_id, bar)
                 last_ts[instrument_id] = ts
                 if ts != previous:
                     if previous is not None:
@@ -395,11 +432,15 @@ class Engine:
         exponential backoff (1 s doubling to 60 s) while its instruments are marked stale (no new
         orders); a backtest, or a ``DataError`` (bad data, not a failure), stops the run instead."""
         delay = 1.0
+        failing = False
         while True:
             try:
                 async for batch in self.source.stream():
-                    if self.router.stale:
+                    if failing:
+                        failing = False
                         self.router.stale.clear()
+                        if self._feed_watch is not None and self.preset.data.quality == "skip":
+                            self.router.stale.update(self._feed_watch.stale)  # still without bars
                         self.log.warning("data.recovered")
                     delay = 1.0
                     yield batch
@@ -409,6 +450,7 @@ class Engine:
             except Exception as exc:
                 if self.mode == "backtest":
                     raise
+                failing = True
                 self.router.stale.update(self.instruments)
                 where = f"data source {self.preset.data.source}"
                 self.log.error("data.failed", where=where, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
@@ -582,6 +624,27 @@ class Engine:
                          ts=format_ts(bar.ts) if bar else None, path=error.path, line=error.line,
                          reason=error.reason, action=action)
         return not usable or action == "skip"
+
+    def _feed_stale(self, instrument_id: str, bar: Bar | None, silent: int) -> None:
+        """:class:`FeedWatch`: no bar of ``instrument_id`` for ``silent`` ns: report it and act as
+        ``[data] quality`` says. ``skip`` and ``halt`` both hold new orders for it until its bars
+        come back: a silent feed is not bad data, and stopping would leave open positions unattended.
+        ``warn`` only reports it."""
+        action = self.preset.data.quality
+        reason = (f"stale data: no bar for {describe_ns(silent)} "
+                  f"(stale_after = {self.preset.data.stale_after!r})")
+        self._notify("data_rejected", bar=bar, reason=reason, action=action)
+        self._emit(DataRejected, bar=bar, reason=reason, action=action)
+        self.log.warning("data.stale", instrument_id=instrument_id, silent_for=describe_ns(silent), action=action)
+        if action != "warn":
+            self.router.stale.add(instrument_id)
+
+    def _feed_back(self, instrument_id: str, bar: Bar) -> None:
+        """:class:`FeedWatch`: a bar of a stale instrument came: orders for it may go out again."""
+        self.log.warning("data.fresh", instrument_id=instrument_id, ts=format_ts(bar.ts))
+        if instrument_id in self.router.stale:
+            self.router.stale.discard(instrument_id)
+            self.router.reconcile_instrument(instrument_id)
 
     def _attach_observers(self, observers: list[tuple[str, Any]]) -> None:
         for name, component in self._observer_objects:

@@ -104,6 +104,12 @@ class OrderRouter:
         self.targets[key] = quantity
         self._reconcile(key)
 
+    def reconcile_instrument(self, instrument_id: InstrumentId) -> None:
+        """Reconcile every target in ``instrument_id`` again: orders held back while it was stale go
+        out now."""
+        for key in [key for key in self.targets if key[1] == instrument_id]:
+            self._reconcile(key)
+
     def order_updated(self, order: Order) -> Order:
         """Record a broker's update of ``order``; reconcile its key. Returns the merged order."""
         known = self.orders.get(order.client_order_id)

@@ -141,9 +141,10 @@ class StrategyStateChanged(Event):
 
 @attrs.frozen(kw_only=True)
 class DataRejected(Event):
-    """A bar failed a data-quality check; ``action`` is what the engine did (halt, skip, warn)."""
+    """A bar failed a data-quality check, or an instrument's data went stale (``bar`` is then its last
+    bar, ``None`` if none came); ``action`` is what the engine did (halt, skip, warn)."""
 
-    bar: Bar | None  # None: a data file's row that could not be read as a bar
+    bar: Bar | None  # None: a data file's row that could not be read as a bar, or stale data before any bar
     reason: str
     action: str
 

@@ -384,19 +384,22 @@ def risk_tripped(engine: Any, rule: str, reason: str, action: str, order: Order 
 
 @hookspec
 def data_rejected(engine: Any, bar: Bar | None, reason: str, action: str) -> None:
-    """A bar failed a data-quality check.
+    """A bar failed a data-quality check, or an instrument's data went stale.
 
     Args:
         engine: the engine.
         bar: the rejected bar; ``None`` for a row of a data file that could not be read as a bar (a
-            missing field, a value that is not a number).
-        reason: what was wrong (``"high 10.0 < low 11.0"``, ``"timestamp ... is not after ..."``;
-            for a file source's row, ``"PATH:LINE: reason"``).
+            missing field, a value that is not a number); for stale data, the instrument's last bar
+            (``None`` if none came).
+        reason: what was wrong (``"high 10.0 < low 11.0"``, ``"timestamp ... is not after ..."``,
+            ``"zero volume"``, ``"flat series: 30 bars in a row ..."``, ``"stale data: no bar for
+            3m ..."``; for a file source's row, ``"PATH:LINE: reason"``).
         action: what the engine did, from ``[data] quality``: ``"halt"`` (it stops with a
-            ``DataError`` right after this call), ``"skip"`` (the bar was dropped) or ``"warn"`` (the
-            bar was used).
+            ``DataError`` right after this call), ``"skip"`` (the bar was dropped; a stale
+            instrument gets no new order until its next bar) or ``"warn"`` (the bar was used).
 
-    Called once per rejected bar.
+    Called once per rejected bar, and once each time an instrument goes stale (paper and live mode,
+    ``[data] stale_after``).
 
     Example::
 

@@ -165,3 +165,26 @@ class TestInputs:
         }
         got = VolumeWeightedAveragePrice.batch(None, columns)
         assert got[23] == 10.0 and got[24] == pytest.approx(20.0) and math.isclose(got[29], 20.0)
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 17, 1000, 5000])
+def test_a_bank_of_recursions_equals_stepping_it(count: int) -> None:
+    """``Bank.run`` (block matrix products, block ends chained) gives what stepping the recursions one
+    input at a time gives, whatever the length, with the states carried between two runs."""
+    rng = np.random.default_rng(count)
+    x = 100.0 + np.cumsum(rng.normal(0.0, 1.0, count))
+    # a MACD-like bank: two EMAs of the input, a third of their difference; outputs mixing them
+    bank = _vector.Bank([0.8, 0.95, 0.6], [0.2, 0.05, 0.4], [1.0, 1.0, 0.0], [[], [0.0], [1.0, -1.0]],
+                        [[1.0, -1.0, 0.0], [0.5, 2.0, -3.0]])
+    start = [100.0, 99.0, 0.5]
+    outs = [np.full(count, np.nan), np.full(count, np.nan)]
+    middle = count // 3
+    state = bank.run(x[:middle], start, outs, 0)
+    state = bank.run(x[middle:], state, outs, middle)
+    expected = start
+    for t, value in enumerate(x.tolist()):
+        expected = bank.step(expected, value)
+        assert outs[0][t] == pytest.approx(expected[0] - expected[1], rel=1e-12, abs=1e-12)
+        assert outs[1][t] == pytest.approx(0.5 * expected[0] + 2.0 * expected[1] - 3.0 * expected[2],
+                                           rel=1e-12, abs=1e-9)
+    assert state == pytest.approx(expected, rel=1e-12)

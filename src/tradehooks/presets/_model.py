@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from ..exceptions import FieldError
-from ..model import Instrument, parse_timeframe
+from ..model import NS_PER_SECOND, Instrument, parse_timeframe
 
 __all__ = [
     "BrokerSettings",
@@ -38,6 +39,41 @@ def _timeframe(instance: object, attribute: attrs.Attribute[str], value: str) ->
         parse_timeframe(value)
     except ValueError as exc:
         raise FieldError(attribute.name, str(exc)) from None
+
+
+def parse_stale_after(text: str, timeframe_ns: int) -> int | None:
+    """``[data] stale_after`` in nanoseconds, or ``None`` for ``"off"``: ``"<number>x"`` is that many
+    timeframes (``"3x"``, ``"1.5x"``), anything else a duration like a timeframe (``"90s"``, ``"5m"``).
+
+    Raises :class:`ValueError` naming the text when it is neither, or not above zero."""
+    text = text.strip()
+    if text == "off":
+        return None
+    if text.endswith("x"):
+        try:
+            multiple = float(text[:-1])
+        except ValueError:
+            multiple = math.nan
+        if not math.isfinite(multiple) or multiple <= 0:
+            raise ValueError(f"stale_after {text!r} is not a positive multiple of the timeframe like '3x'")
+        return max(1, round(multiple * timeframe_ns))
+    try:
+        return parse_timeframe(text)
+    except ValueError:
+        raise ValueError(f"stale_after {text!r} is not 'off', a multiple of the timeframe like '3x', "
+                         f"or a duration like '90s' or '5m'") from None
+
+
+def _stale_after(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        parse_stale_after(value, NS_PER_SECOND)
+    except ValueError as exc:
+        raise FieldError(attribute.name, str(exc)) from None
+
+
+def _flat_bars(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0 or value == 1:
+        raise FieldError(attribute.name, f"must be 0 (off) or >= 2, got {value}")
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
@@ -109,13 +145,26 @@ class DataSettings:
             timestamp not after the previous one): ``halt`` stops with a ``DataError``, ``skip``
             drops the bar, ``warn`` logs it and uses it (a bar whose time goes backwards or repeats
             is always dropped). Every rejection goes to the ``data_rejected`` hook. The file sources
-            (``csv``, ``parquet``) apply it to the rows they refuse themselves.
+            (``csv``, ``parquet``) apply it to the rows they refuse themselves. The same
+            policy applies to the three rules below.
+        zero_volume: ``"allow"`` (the default: quiet markets have bars without trades) or
+            ``"reject"``: a bar with zero volume fails the checks.
+        flat_bars: 0 (off, the default) or N >= 2: the N-th consecutive bar of an instrument with
+            the same open, high, low and close as the one before (a frozen feed repeating its last
+            price) fails the checks, and so does each further one until the prices move.
+        stale_after: paper and live mode only: an instrument without a bar for this long is stale
+            (``"3x"``, the default, is three timeframes; ``"90s"`` or ``"5m"`` a duration; ``"off"``):
+            reported once to the ``data_rejected`` hook, and under ``skip`` and ``halt`` no new orders
+            go out for it until its bars come back (``warn`` only reports it).
     """
 
     source: str
     timeframe: str = attrs.field(default="1m", validator=_timeframe)
     params: dict[str, Any] = attrs.field(factory=dict)
     quality: str = attrs.field(default="halt", validator=_one_of("halt", "skip", "warn"))
+    zero_volume: str = attrs.field(default="allow", validator=_one_of("allow", "reject"))
+    flat_bars: int = attrs.field(default=0, validator=_flat_bars)
+    stale_after: str = attrs.field(default="3x", validator=_stale_after)
 
 
 @attrs.frozen(kw_only=True)
@@ -215,6 +264,11 @@ class Preset:
     def timeframe_ns(self) -> int:
         """The bar length in nanoseconds."""
         return parse_timeframe(self.data.timeframe)
+
+    @property
+    def stale_after_ns(self) -> int | None:
+        """``[data] stale_after`` in nanoseconds, ``None`` when off."""
+        return parse_stale_after(self.data.stale_after, self.timeframe_ns)
 
     def instrument(self, instrument_id: str) -> Instrument:
         """The instrument with ``instrument_id`` (``KeyError`` if the preset has none)."""

@@ -152,6 +152,7 @@ def run_backtest(
     initial_cash: Decimal | int | str = 100_000,
     timeframe: str | None = None,
     data_quality: str = "halt",
+    data: Mapping[str, Any] | None = None,
     plugins: Sequence[object] = (),
     autoload_plugins: bool | None = None,
     backend: str = "asyncio",
@@ -170,6 +171,7 @@ def run_backtest(
         timeframe: bar length (default: the spacing of the first two bars, else ``1m``).
         data_quality: ``[data] quality``: what the engine does with a malformed or out-of-order bar
             (``halt``, ``skip`` or ``warn``); the bars given here are checked by the engine.
+        data: more keys of ``[data]``, such as ``{"zero_volume": "reject", "flat_bars": 5}``.
         plugins: extra plugins (observers, ...).
         autoload_plugins: load entry points (default: only when ``signal`` is a name).
     """
@@ -185,7 +187,7 @@ def run_backtest(
     preset = parse_preset(
         {
             "engine": {"initial_cash": str(initial_cash), "currency": instruments[0].quote},
-            "data": {"source": "bars", "timeframe": timeframe, "quality": data_quality},
+            "data": {"source": "bars", "timeframe": timeframe, "quality": data_quality, **dict(data or {})},
             "instruments": [_instrument_table(i) for i in instruments],
             "broker": {"name": "paper", "params": dict(broker or {})},
             "strategies": [{"id": signal_name, "signal": signal_name, "params": dict(params or {}),

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from tradehooks.model import Bar
 
@@ -80,6 +79,17 @@ def _sma(params: Any, c: Columns) -> Result:
 
 
 def _wma(params: Any, c: Columns) -> Result:
+    p = params.period
+    if p > vector.BAND_MAX:
+        return chunked(_wma_by_doubling, params, c, p - 1)
+    out = nan(c.size)
+    if c.size >= p:
+        weights = np.arange(1, p + 1) / (p * (p + 1) // 2)
+        vector.band_sums(c[params.source], weights, out[p - 1 :])
+    return {"value": out}
+
+
+def _wma_by_doubling(params: Any, c: Columns) -> Result:
     x = c[params.source]
     p = params.period
     length = c.size - p + 1
@@ -110,39 +120,35 @@ def _wma(params: Any, c: Columns) -> Result:
     return {"value": placed(c.size, p - 1, weighted / (p * (p + 1) // 2))}
 
 
-def _cascade(x: Array, period: int, depth: int, combine: Callable[..., Array]) -> Array:
-    """``combine(ema1, ema2, ...)`` for ``depth`` chained EMAs (each the EMA of the one before, SMA-seeded
-    where it starts): the warm-up with :func:`ema`, then chunk by chunk through all the levels, so that
-    no intermediate series is stored."""
+def _cascade(x: Array, period: int, weights: list[float]) -> Array:
+    """``sum(w * ema_i)`` for ``len(weights)`` chained EMAs (each the EMA of the one before, SMA-seeded
+    where it starts): the warm-up with :func:`ema`, then chunk by chunk through all the levels at
+    once (:class:`~._vector.Bank`), so that no intermediate series is stored."""
     n = x.shape[0]
+    depth = len(weights)
     m = min(n, depth * (period - 1) + 1 + vector.CHUNK)
     levels = [x[:m]]
     for level in range(depth):
         levels.append(ema(levels[-1], period, level * (period - 1)))
     out = np.empty(n)
-    out[:m] = combine(*levels[1:])
+    out[:m] = sum(w * level for w, level in zip(weights, levels[1:]))
     if m == n:
         return out
     k = 2.0 / (period + 1)
-    decay = Decay(1.0 - k, k)
+    bank = vector.Bank([1.0 - k] * depth, [k] * depth, [1.0] + [0.0] * (depth - 1),
+                       [[1.0 if j == i - 1 else 0.0 for j in range(i)] for i in range(depth)], [weights])
     state = [float(level[-1]) for level in levels[1:]]
-    for s, e in chunks(m, n):
-        values = x[s:e]
-        emas = []
-        for i in range(depth):
-            values = decay(values, state[i])
-            state[i] = float(values[-1])
-            emas.append(values)
-        out[s:e] = combine(*emas)
+    for s, e in chunks(m, n, vector.BANK_RUN):
+        state = bank.run(x[s:e], state, [out], s)
     return out
 
 
 def _dema(params: Any, c: Columns) -> Result:
-    return {"value": _cascade(c[params.source], params.period, 2, lambda e1, e2: 2.0 * e1 - e2)}
+    return {"value": _cascade(c[params.source], params.period, [2.0, -1.0])}
 
 
 def _tema(params: Any, c: Columns) -> Result:
-    return {"value": _cascade(c[params.source], params.period, 3, lambda e1, e2, e3: e3 + (3.0 * e1 - 3.0 * e2))}
+    return {"value": _cascade(c[params.source], params.period, [3.0, -3.0, 1.0])}
 
 
 def _kama(params: Any, c: Columns) -> Result:
@@ -155,10 +161,15 @@ def _kama(params: Any, c: Columns) -> Result:
     y = float(x[p - 1])  # TA-Lib starts from the value before the first
     for s, e in chunks(p, n):
         path = rolling_sum(np.abs(np.diff(x[s - p : e])), p)  # the steps into x[t - p + 1 .. t]
-        change = x[s:e] - x[s - p : e - p]
+        constant = x[s:e] - x[s - p : e - p]  # the change over the window, then its ratio to the path
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where((path <= change) | (path == 0.0), 1.0, np.abs(change / path))
-        constant = ratio * averages._KAMA_SPREAD + averages._KAMA_SLOWEST
+            np.divide(constant, path, out=constant)
+        np.abs(constant, out=constant)
+        # TA-Lib's ratio is 1 where the path is 0 (0 / 0 here, NaN, which fmin drops) or not above the
+        # change (a ratio of 1 here, or above it by rounding)
+        np.fmin(constant, 1.0, out=constant)
+        constant *= averages._KAMA_SPREAD
+        constant += averages._KAMA_SLOWEST
         constant *= constant
         segment = recurrence(constant * x[s:e], 1.0 - constant, y)
         out[s:e] = segment
@@ -210,19 +221,14 @@ def _macd(params: Any, c: Columns) -> Result:
     out["hist"][:m] = macd - line
     if m < n:
         state.append(float(line[-1]))
-    ks = np.array([2.0 / (fast + 1), 2.0 / (slow + 1)])
-    k_signal = 2.0 / (signal + 1)
-    both = Decay(1.0 - ks, ks)  # the fast and the slow EMA, one row each
-    signal_decay = Decay(1.0 - k_signal, k_signal)
-    for s, e in chunks(m, n):
-        values = x[s:e]
-        fast_part, slow_part = lines = both(np.stack([values, values]), state[:2])
-        macd_part = fast_part - slow_part
-        line_part = signal_decay(macd_part, state[2])
-        state = [float(lines[0, -1]), float(lines[1, -1]), float(line_part[-1])]
-        out["macd"][s:e] = macd_part
-        out["signal"][s:e] = line_part
-        out["hist"][s:e] = macd_part - line_part
+    kf, ks, kg = 2.0 / (fast + 1), 2.0 / (slow + 1), 2.0 / (signal + 1)
+    # the fast EMA, the slow one, and the signal line: the EMA of their difference
+    bank = vector.Bank([1.0 - kf, 1.0 - ks, 1.0 - kg], [kf, ks, kg], [1.0, 1.0, 0.0], [[], [0.0], [1.0, -1.0]],
+                       [[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
+    outs = [out["macd"], out["signal"]]
+    for s, e in chunks(m, n, vector.BANK_RUN):
+        state = bank.run(x[s:e], state, outs, s)
+        np.subtract(out["macd"][s:e], out["signal"][s:e], out=out["hist"][s:e])
     out["macd"][: min(first, n)] = np.nan  # the line appears with the signal, as TA-Lib's does
     return out
 
@@ -239,30 +245,55 @@ def _roc(params: Any, c: Columns) -> Result:
 def _mom(params: Any, c: Columns) -> Result:
     x = c[params.source]
     p = params.period
-    return {"value": placed(c.size, p, x[p:] - x[:-p])}
+    out = np.empty(c.size)
+    out[:p] = np.nan
+    np.subtract(x[p:], x[:-p], out=out[p:])
+    return {"value": out}
 
 
 def _cci(params: Any, c: Columns) -> Result:
+    """On a slice that starts at a multiple of ``period`` (see ``_KERNELS``)."""
     p = params.period
     n = c.size
     typical = (c["high"] + c["low"] + c["close"]) / 3.0
     count = n - p + 1
     if count <= 0:
         return {"value": nan(n)}
-    # the mean summed in TA-Lib's order: its ring buffer slot j % p holds typical[j], slots 0 .. p-1
-    ends = np.arange(p - 1, n)
-    total = np.zeros(count)
-    for slot in range(p):
-        total += typical[ends - (ends - slot) % p]
-    mean = total / p
-    windows = sliding_window_view(typical, p)
-    deviation = np.abs(windows - mean[:, None]).sum(axis=1) / p
+    mean = _talib_window_sums(typical, p)
+    mean /= p
+    deviation = np.zeros(count)
+    step = np.empty(count)
+    for j in range(p):  # the window's values one by one: sum(|value - mean|)
+        np.subtract(typical[j : j + count], mean, out=step)
+        np.abs(step, out=step)
+        deviation += step
+    deviation /= p
     spread = typical[p - 1 :] - mean
     band = FLAT * np.abs(mean)
     defined = (np.abs(spread) > band) & (deviation > band)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(defined, spread / (0.015 * deviation), 0.0)
     return {"value": placed(n, p - 1, values)}
+
+
+def _talib_window_sums(x: Array, p: int) -> Array:
+    """The sums of the windows of ``p`` values ending at ``p - 1``, ``p``, ... of ``x``, added in the
+    order of TA-Lib's ring buffer, whose slot ``j % p`` holds ``x[j]``: for the window ending at ``t``,
+    ``x[t - t % p]`` to ``x[t]``, then on from ``x[t - p + 1]`` to ``x[t - t % p - 1]`` (``x`` must start
+    at a multiple of ``p``). Worked on ``x`` laid out one block of ``p`` per column, so that each
+    addition is one vector step over all the blocks."""
+    n = x.shape[0]
+    blocks = -(-n // p)
+    by_block = np.zeros(blocks * p)
+    by_block[:n] = x
+    columns = np.ascontiguousarray(by_block.reshape(blocks, p).T)  # [q, b] = x[b * p + q]
+    total = np.empty_like(columns)
+    total[0] = columns[0]
+    for q in range(1, p):  # x[t - q] + ... + x[t] within its block, in order
+        np.add(total[q - 1], columns[q], out=total[q])
+    for k in range(p - 1):  # then the previous block's from position q + 1 + k on, in order
+        total[: p - 1 - k, 1:] += columns[k + 1 :, :-1]
+    return total.T.reshape(-1)[p - 1 : n]
 
 
 def _willr(params: Any, c: Columns) -> Result:
@@ -277,7 +308,18 @@ def _willr(params: Any, c: Columns) -> Result:
 
 def _atr_array(params: Any, c: Columns) -> Array:
     high, low, close = c["high"], c["low"], c["close"]
-    return wilder(c.size, params.period, params.period, lambda s, e: true_range(high, low, close, s, e))
+    buffers = np.empty((2, min(vector.CHUNK * vector.BANK_RUN, c.size)))  # reused from chunk to chunk
+
+    def ranges(s: int, e: int) -> Array:
+        if e - s > buffers.shape[1]:  # the seed's window, at most one period
+            return true_range(high, low, close, s, e)
+        out, lows = buffers[0, : e - s], buffers[1, : e - s]
+        previous = close[s - 1 : e - 1]
+        np.maximum(high[s:e], previous, out=out)
+        np.minimum(low[s:e], previous, out=lows)
+        return np.subtract(out, lows, out=out)
+
+    return wilder(c.size, params.period, params.period, ranges)
 
 
 def _atr(params: Any, c: Columns) -> Result:
@@ -303,19 +345,27 @@ def _trange(params: Any, c: Columns) -> Result:
 
 def _stddev(params: Any, c: Columns) -> Result:
     p = params.period
-    _, m2 = rolling_moments(c[params.source], p)
-    return {"value": placed(c.size, p - 1, np.sqrt(m2 / p) * params.nbdev)}
+    out = nan(c.size)
+    if c.size >= p:
+        values = out[p - 1 :]
+        rolling_moments(c[params.source], p, None, values)
+        values *= params.nbdev * params.nbdev / p
+        np.sqrt(values, out=values)
+    return {"value": out}
 
 
 def _bbands(params: Any, c: Columns) -> Result:
     p = params.period
-    mean, m2 = rolling_moments(c[params.source], p)
-    width = np.sqrt(m2 / p) * params.stddev
-    return {
-        "upper": placed(c.size, p - 1, mean + width),
-        "middle": placed(c.size, p - 1, mean),
-        "lower": placed(c.size, p - 1, mean - width),
-    }
+    n = c.size
+    middle = nan(n)
+    width = nan(n)
+    if n >= p:
+        rolling_moments(c[params.source], p, middle[p - 1 :], width[p - 1 :])
+        width *= 1.0 / p
+        np.sqrt(width, out=width)
+        width *= params.stddev
+    upper = middle + width
+    return {"upper": upper, "middle": middle, "lower": np.subtract(middle, width, out=width)}
 
 
 def _keltner(params: Any, c: Columns) -> Result:
@@ -477,7 +527,7 @@ def _finite(cls: Any, kernel: Callable[[Any, Columns], Result]) -> Callable[[Any
 _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     averages.SimpleMovingAverage: _finite(averages.SimpleMovingAverage, _sma),
     averages.ExponentialMovingAverage: lambda params, c: {"value": ema(c[params.source], params.period)},
-    averages.WeightedMovingAverage: _finite(averages.WeightedMovingAverage, _wma),
+    averages.WeightedMovingAverage: _wma,
     averages.DoubleExponentialMovingAverage: _dema,
     averages.TripleExponentialMovingAverage: _tema,
     averages.KaufmanAdaptiveMovingAverage: _kama,
@@ -486,7 +536,7 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     momentum.StochasticRelativeStrengthIndex: _stochrsi,
     momentum.MovingAverageConvergenceDivergence: _macd,
     momentum.RateOfChange: _finite(momentum.RateOfChange, _roc),
-    momentum.Momentum: _finite(momentum.Momentum, _mom),
+    momentum.Momentum: _mom,
     # the mean is summed in the order of TA-Lib's ring buffer, which depends on the row modulo period
     momentum.CommodityChannelIndex: lambda params, c: chunked(_cci, params, c, params.period - 1,
                                                                align=params.period),
@@ -494,8 +544,8 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     volatility.AverageTrueRange: _atr,
     volatility.NormalizedAverageTrueRange: _natr,
     volatility.TrueRange: _finite(volatility.TrueRange, _trange),
-    volatility.StandardDeviation: _finite(volatility.StandardDeviation, _stddev),
-    volatility.BollingerBands: _finite(volatility.BollingerBands, _bbands),
+    volatility.StandardDeviation: _stddev,
+    volatility.BollingerBands: _bbands,
     volatility.KeltnerChannels: _keltner,
     trend.DonchianChannels: _finite(trend.DonchianChannels, _donchian),
     trend.AverageDirectionalIndex: _adx,

@@ -6,13 +6,23 @@ pass one.
   power-of-two chunks, each level made from the one below in one vector pass, so a window costs
   ``O(log p)`` passes over the array and a sum is a short tree of additions (no long running sum to
   drift, no cancellation);
-* first-order linear recurrences ``y[t] = a * y[t-1] + b[t]`` (EMA, Wilder smoothing) in blocks of
+* cascades of first-order recursions driven by one series (an EMA, a Wilder smoothing, the EMAs of
+  DEMA, TEMA and MACD) in blocks of :data:`BANK_BLOCK` (:class:`Bank`): one matrix product per block
+  gives every output from the block's inputs and the states at its start, which come from scalar
+  recursions over the block ends;
+* first-order linear recurrences ``y[t] = a * y[t-1] + b[t]`` (several rows at once, and the block
+  ends of a :class:`Bank`) in blocks of
   :data:`BLOCK`: every block filtered from zero at once by a matrix product, the block ends chained
   by the same recurrence one level up, and each block then given its start value (:class:`Decay`;
   with a factor per element, for KAMA, the ADX and the session VWAP, :func:`recurrence`: one vector
   step per row of the blocks laid out as columns);
-* the rolling variance from sums of deviations from a shift local to each block of windows, with the
-  few windows whose variance is tiny next to those sums (nearly flat ones) recomputed exactly.
+* short windows (up to :data:`BAND_MAX` values) as matrix products: rows of :data:`BAND_BLOCK`
+  windows' worth of consecutive values times a banded matrix of the weights, one product per
+  :data:`ROWS_PER_PRODUCT` rows (:func:`band_groups`); ``p + BAND_BLOCK - 1`` multiply-adds per
+  window, which BLAS does faster than ``log p`` vector passes for such windows;
+* the rolling variance from sums of deviations from a shift local to each row of windows (its first
+  value, so the sums are of numbers no larger than the row's own moves), with the few windows whose
+  variance is tiny next to those sums (nearly flat ones) recomputed exactly.
 
 Long arrays are processed in chunks of :data:`CHUNK` bars, so that the temporaries stay small and in
 cache: fresh memory costs a page fault per 4 KiB, which would otherwise cost more than the
@@ -23,7 +33,7 @@ overlapping slices (:func:`chunked`); a recursive one carries its state from chu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,9 +42,35 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ._base import FLAT
 
 __all__ = [
-    "BLOCK", "CHUNK", "FIELDS", "Array", "Columns", "Decay", "Result", "chunked", "chunks", "ema", "flat",
-    "nan", "placed", "recurrence", "rolling_arg_extreme", "rolling_max", "rolling_mean", "rolling_min",
-    "rolling_moments", "rolling_sum", "rsi", "smooth", "stochastic", "true_range", "wilder",
+    "BAND_MAX",
+    "BLOCK",
+    "CHUNK",
+    "FIELDS",
+    "Array",
+    "Bank",
+    "Columns",
+    "Decay",
+    "Result",
+    "band",
+    "band_groups",
+    "chunked",
+    "chunks",
+    "ema",
+    "flat",
+    "nan",
+    "placed",
+    "recurrence",
+    "rolling_arg_extreme",
+    "rolling_max",
+    "rolling_mean",
+    "rolling_min",
+    "rolling_moments",
+    "rolling_sum",
+    "rsi",
+    "smooth",
+    "stochastic",
+    "true_range",
+    "wilder",
 ]
 
 Array = np.ndarray
@@ -43,8 +79,12 @@ Result = dict[str, Array]
 CHUNK = 32_768  # bars per chunk: the temporaries of a chunk fit in the L2 cache
 ROWS_PER_PRODUCT = 512  # blocks per matrix product: small enough that BLAS stays on one thread (a
 # second BLAS thread only waits for a core on a busy machine, and then costs a hundred times more)
+BANK_BLOCK = 16  # inputs per block of a Bank
+BANK_RUN = 2  # chunks per run of a Bank
 BLOCK = 16  # values per recurrence block: one small matrix product, or one vector step, per value
-WINDOWS_PER_BLOCK = 1024  # rolling variance: windows sharing one shift
+BAND_BLOCK = 16  # windows per row of a banded product
+BAND_MAX = 64  # the longest window summed by a banded product; longer ones by doubling
+ROWS_PER_GROUP = 2048  # rows copied out at once for the banded products (32,768 windows)
 ILL_CONDITIONED = 1e-6  # a window whose m2 is under this fraction of its sum of squares is recomputed
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -99,9 +139,11 @@ def placed(n: int, first: int, values: Array) -> Array:
     return out
 
 
-def chunks(start: int, stop: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` cut into runs of :data:`CHUNK`."""
-    return [(s, min(s + CHUNK, stop)) for s in range(start, stop, CHUNK)]
+def chunks(start: int, stop: int, chunks_per_run: int = 1) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into runs of ``chunks_per_run`` times :data:`CHUNK` (a :class:`Bank`
+    runs two at once: its buffers are smaller than the input it reads)."""
+    size = CHUNK * chunks_per_run
+    return [(s, min(s + size, stop)) for s in range(start, stop, size)]
 
 
 def chunked(kernel: Callable[[Any, Columns], Result], params: Any, c: Columns, memory: int,
@@ -301,16 +343,99 @@ def recurrence(b: Array, a: Array, y0: float = 0.0) -> Array:
     return local.T.reshape(-1)[:n]
 
 
+class Bank:
+    """A cascade of first-order recursions driven by one input, run block by block (an EMA, a Wilder
+    smoothing, the EMAs of DEMA, TEMA and MACD). At every step the states are updated in turn, each
+    from the input and the states updated before it at that step::
+
+        s[i] = a[i] * s[i] + k[i] * (c[i] * x + sum(g[i][j] * s[j] for j < i))
+
+    and the outputs are ``y[o] = sum(h[o][i] * s[i])``.
+
+    The outputs of a block of :data:`BANK_BLOCK` inputs are linear in those inputs and in the states
+    at the block's start, so one matrix product per block gives them all (the weights are the
+    recursion's responses to unit inputs and unit start states, worked out once by running it). The
+    states at the block starts come first: state ``i``'s block ends follow a scalar recursion with
+    the factor ``a[i] ** BANK_BLOCK`` (:class:`Decay`), driven by the block's inputs and the starts of
+    the states before it.
+    """
+
+    def __init__(self, a: Sequence[float], k: Sequence[float], c: Sequence[float],
+                 g: Sequence[Sequence[float]], h: Sequence[Sequence[float]]) -> None:
+        self.a, self.k, self.c = list(a), list(k), list(c)
+        self.g = [list(row) for row in g]
+        self.h = [list(row) for row in h]
+        m, outputs, size = len(self.a), len(self.h), BANK_BLOCK
+        # row r of weights: the outputs of a block (output o at position t in column o * size + t)
+        # for a unit input at position r (r < size), or a unit start of state r - size; ends: the same
+        # for the states at the block's end
+        self.weights = np.zeros((size + m, outputs * size))
+        cases = np.eye(size + m)  # every unit input and unit start at once, one per row
+        state = list(cases[:, size:].T)
+        for t in range(size):
+            state = self.step(state, cases[:, t])
+            for o, row in enumerate(self.h):
+                self.weights[:, o * size + t] = sum(w * v for w, v in zip(row, state))
+        self.ends = np.stack(state, axis=1)
+        flushed(self.weights)
+        flushed(self.ends)
+        self.decays = [Decay(self.ends[size + i, i]) for i in range(m)]
+        self._inputs = self._values = np.empty((0, 0))
+
+    def step(self, state: list[Any], x: Any) -> list[Any]:
+        """The states after one more input ``x`` (numbers, or arrays of as many cases)."""
+        new: list[Any] = []
+        for i, (a, k, c, g) in enumerate(zip(self.a, self.k, self.c, self.g)):
+            drive = c * x
+            for j in range(i):
+                drive += g[j] * new[j]
+            new.append(a * state[i] + k * drive)
+        return new
+
+    def run(self, x: Array, state: list[float], outs: Sequence[Array], offset: int) -> list[float]:
+        """Feed ``x`` from the states ``state``: output ``o`` for ``x[t]`` goes to
+        ``outs[o][offset + t]``; return the states after the last input."""
+        n, m, size = x.shape[0], len(self.a), BANK_BLOCK
+        rows = n // size
+        full = rows * size
+        if rows:
+            if self._inputs.shape[0] != rows:  # buffers kept from chunk to chunk: fresh ones cost
+                self._inputs = np.empty((rows, size + m))  # more in page faults than the arithmetic
+                self._values = np.empty((rows, self.weights.shape[1]))
+            inputs = self._inputs  # a block's inputs, then the states at its start
+            inputs[:, :size] = x[:full].reshape(rows, size)
+            local = inputs[:, :size] @ self.ends[:size]  # the block ends' share of the block's inputs
+            starts = inputs[:, size:]
+            for i in range(m):
+                terms = local[:, i]
+                if i:
+                    terms = terms + starts[:, :i] @ self.ends[size : size + i, i]
+                ends = self.decays[i](np.ascontiguousarray(terms), state[i])
+                starts[0, i] = state[i]
+                starts[1:, i] = ends[:-1]
+                state = state[:i] + [float(ends[-1])] + state[i + 1 :]
+            if len(outs) == 1:
+                band_product(inputs, self.weights, outs[0][offset : offset + full].reshape(rows, size))
+            else:
+                values = band_product(inputs, self.weights, self._values)
+                for o, out in enumerate(outs):
+                    out[offset : offset + full].reshape(rows, size)[:] = values[:, o * size : (o + 1) * size]
+        for t in range(full, n):  # the last few inputs, one step each
+            state = self.step(state, float(x[t]))
+            for out, row in zip(outs, self.h):
+                out[offset + t] = sum(w * v for w, v in zip(row, state))
+        return state
+
+
 def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, int], Array],
             gain: float = 1.0) -> Array:
     """Fill ``out[first:]`` with ``y = a * y + gain * terms`` from ``y = seed`` at ``first``, chunk by
     chunk (``terms(s, e)`` gives the terms of rows ``s:e``); return ``out``."""
-    out[first] = y = seed
-    decay = Decay(a, gain)
-    for s, e in chunks(first + 1, out.shape[0]):
-        segment = decay(terms(s, e), y)
-        out[s:e] = segment
-        y = float(segment[-1])
+    out[first] = seed
+    bank = Bank([a], [gain], [1.0], [[]], [[1.0]])
+    state = [seed]
+    for s, e in chunks(first + 1, out.shape[0], BANK_RUN):
+        state = bank.run(terms(s, e), state, [out], s)
     return out
 
 
@@ -351,28 +476,129 @@ def flat(spread: Array, scale: Array) -> Array:
     return np.asarray(np.abs(spread) <= FLAT * scale)
 
 
-def rolling_moments(x: Array, p: int) -> tuple[Array, Array]:
-    """The mean and the sum of squared deviations from it of each full window of ``p`` values."""
+def band(weights: Array) -> Array:
+    """The ``(BAND_BLOCK + p - 1, BAND_BLOCK)`` matrix whose column ``k`` holds the ``p`` weights from
+    row ``k`` on: a row of consecutive values times it gives the weighted sums of the row's
+    :data:`BAND_BLOCK` windows."""
+    p = weights.shape[0]
+    matrix = np.zeros((BAND_BLOCK + p - 1, BAND_BLOCK))
+    for k in range(BAND_BLOCK):
+        matrix[k : k + p, k] = weights
+    return matrix
+
+
+def band_groups(x: Array, p: int) -> Iterator[tuple[int, Array]]:
+    """The windows of ``p`` values of ``x``, :data:`BAND_BLOCK` to a row: ``(first, rows)`` where
+    ``rows`` (contiguous, at most :data:`ROWS_PER_GROUP` of them) holds ``x[w : w + BAND_BLOCK + p -
+    1]`` in its row for the windows ``w = first, first + BAND_BLOCK, ...``. The last row is padded
+    with the last value (windows past the end, to be dropped). ``rows`` is one buffer, refilled for
+    each group: a fresh one each time would cost more in page faults than the arithmetic."""
     count = x.shape[0] - p + 1
     if count <= 0:
-        return np.empty(0), np.empty(0)
-    blocks = -(-count // WINDOWS_PER_BLOCK)
-    padded = np.concatenate([x, np.full(blocks * WINDOWS_PER_BLOCK - count, x[-1])])
-    rows = sliding_window_view(padded, WINDOWS_PER_BLOCK + p - 1)[::WINDOWS_PER_BLOCK]
+        return
+    rows = -(-count // BAND_BLOCK)
+    full = (x.shape[0] - p + 1) // BAND_BLOCK  # rows within x; the last one, if partial, is padded
+    view = sliding_window_view(x, BAND_BLOCK + p - 1)[::BAND_BLOCK]
+    buffer = np.empty((min(rows, ROWS_PER_GROUP), BAND_BLOCK + p - 1))
+    for row in range(0, rows, ROWS_PER_GROUP):
+        group = buffer[: min(ROWS_PER_GROUP, rows - row)]
+        inside = min(full - row, group.shape[0])
+        group[:inside] = view[row : row + inside]
+        if inside < group.shape[0]:  # the last row: what is left of x, then its last value
+            tail = x[(row + inside) * BAND_BLOCK :]
+            group[inside, : tail.shape[0]] = tail
+            group[inside, tail.shape[0] :] = x[-1]
+        yield row * BAND_BLOCK, group
+
+
+def band_product(rows: Array, matrix: Array, out: Array) -> Array:
+    """``rows @ matrix`` into ``out``, in products of :data:`ROWS_PER_PRODUCT` rows."""
+    for i in range(0, rows.shape[0], ROWS_PER_PRODUCT):
+        np.matmul(rows[i : i + ROWS_PER_PRODUCT], matrix, out=out[i : i + ROWS_PER_PRODUCT])
+    return out
+
+
+def band_sums(x: Array, weights: Array, out: Array) -> None:
+    """``out[w] = sum(weights * x[w : w + p])`` for every full window ``w`` (``out`` has one element
+    per window)."""
+    matrix = band(weights)
+    count = out.shape[0]
+    buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
+    for first, rows in band_groups(x, weights.shape[0]):
+        products = band_product(rows, matrix, buffer[: rows.shape[0]]).reshape(-1)
+        size = min(count - first, products.shape[0])
+        out[first : first + size] = products[:size]
+
+
+def rolling_moments(x: Array, p: int, mean: Array | None, m2: Array) -> None:
+    """The mean (unless ``mean`` is None) and the sum of squared deviations from it of each full
+    window of ``p`` values, into ``mean`` and ``m2`` (one element per window)."""
+    count = x.shape[0] - p + 1
+    if count <= 0:
+        return
+    if p > BAND_MAX:
+        _doubling_moments(x, p, np.empty(count) if mean is None else mean, m2)
+        return
+    ones = band(np.ones(p))
+    s1_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
+    s2_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
+    doubtful_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK), dtype=bool)
+    for first, rows in band_groups(x, p):
+        r = rows.shape[0]
+        shift = rows[:, :1].copy()
+        rows -= shift  # each row's deviations from its first value
+        s1 = band_product(rows, ones, s1_buffer[:r])
+        np.multiply(rows, rows, out=rows)
+        s2 = band_product(rows, ones, s2_buffer[:r])
+        size = min(count - first, r * BAND_BLOCK)
+        s1 *= 1.0 / p  # the deviations' mean
+        whole = size == r * BAND_BLOCK  # else the last group, with windows past the end
+        m2_out = m2[first : first + size].reshape(r, BAND_BLOCK) if whole else np.empty((r, BAND_BLOCK))
+        if mean is not None:
+            mean_out = mean[first : first + size].reshape(r, BAND_BLOCK) if whole else rows[:, :BAND_BLOCK]
+            np.add(s1, shift, out=mean_out)
+            if not whole:
+                mean[first:] = mean_out.reshape(-1)[:size]
+        np.multiply(s1, s1, out=s1)
+        s1 *= p
+        np.subtract(s2, s1, out=m2_out)  # s2 - (sum of the deviations) ** 2 / p
+        s2 *= ILL_CONDITIONED
+        doubtful = np.less_equal(m2_out, s2, out=doubtful_buffer[:r])
+        if not whole:
+            m2[first:] = m2_out.reshape(-1)[:size]
+        if doubtful.any():
+            where = np.flatnonzero(doubtful.reshape(-1)[:size])
+            if where.size:
+                _exact_m2(x, p, where + first, m2)
+    np.maximum(m2, 0.0, out=m2)
+
+
+def _exact_m2(x: Array, p: int, where: Array, m2: Array) -> None:
+    """Recompute ``m2`` of the windows starting at ``where`` exactly: deviations from the window's first
+    value (a flat window centres to exact zeros), then from their mean."""
+    windows = sliding_window_view(x, p)[where]
+    centred = windows - windows[:, :1]
+    centred -= centred.mean(axis=1, keepdims=True)
+    m2[where] = np.einsum("ij,ij->i", centred, centred)
+
+
+def _doubling_moments(x: Array, p: int, mean: Array, m2: Array, per_shift: int = 1024) -> None:
+    """:func:`rolling_moments` of long windows: windowed sums by doubling, ``per_shift`` windows
+    sharing one shift."""
+    count = mean.shape[0]
+    blocks = -(-count // per_shift)
+    padded = np.concatenate([x, np.full(blocks * per_shift - count, x[-1])])
+    rows = sliding_window_view(padded, per_shift + p - 1)[::per_shift]
     shift = rows[:, :1]
     deviations = rows - shift
     s1 = rolling_sum(deviations, p)
     s2 = rolling_sum(deviations * deviations, p)
-    mean = (shift + s1 / p).reshape(-1)[:count]
-    m2 = (s2 - s1 * s1 / p).reshape(-1)[:count]
-    s2 = s2.reshape(-1)[:count]
-    doubtful = np.flatnonzero(m2 <= ILL_CONDITIONED * s2)
+    mean[:] = (shift + s1 / p).reshape(-1)[:count]
+    m2[:] = (s2 - s1 * s1 / p).reshape(-1)[:count]
+    doubtful = np.flatnonzero(m2 <= ILL_CONDITIONED * s2.reshape(-1)[:count])
     if doubtful.size:
-        windows = sliding_window_view(x, p)[doubtful]
-        centred = windows - windows[:, :1]  # a flat window centres to exact zeros
-        centred -= centred.mean(axis=1, keepdims=True)
-        m2[doubtful] = np.einsum("ij,ij->i", centred, centred)
-    return mean, np.maximum(m2, 0.0)
+        _exact_m2(x, p, doubtful, m2)
+    np.maximum(m2, 0.0, out=m2)
 
 
 def stochastic(value: Array, highest: Array, lowest: Array) -> Array:
@@ -390,18 +616,24 @@ def rsi(x: Array, period: int) -> Array:
     change = np.diff(x[: period + 1])
     gain = math.fsum(np.maximum(change, 0.0).tolist()) / period
     loss = math.fsum(np.maximum(-change, 0.0).tolist()) / period
-    decay = Decay((period - 1) / period, 1.0 / period)
     total = gain + loss
     out[period] = 100.0 * (gain / total) if total else 0.0
-    state = np.array([gain, loss])
-    for s, e in chunks(period + 1, n):
+    # smoothing is linear: the smoothed gains and losses are half the sum and half the difference of
+    # the smoothed absolute changes and the smoothed changes, one single-state Bank each
+    banks = [Bank([(period - 1) / period], [1.0 / period], [1.0], [[]], [[1.0]]) for _ in range(2)]
+    moves, changes = [total], [gain - loss]
+    size = min(CHUNK * BANK_RUN, n)
+    smoothed_moves, smoothed_changes = np.empty(size), np.empty(size)
+    for s, e in chunks(period + 1, n, BANK_RUN):
         change = x[s:e] - x[s - 1 : e - 1]
-        terms = np.empty((2, e - s))
-        np.maximum(change, 0.0, out=terms[0])
-        np.maximum(-change, 0.0, out=terms[1])
-        gains, losses = smoothed = decay(terms, state)
-        state = smoothed[:, -1].copy()
-        totals = gains + losses
+        moves = banks[0].run(np.abs(change), moves, [smoothed_moves], 0)
+        changes = banks[1].run(change, changes, [smoothed_changes], 0)
+        totals = smoothed_moves[: e - s]
+        gains = smoothed_changes[: e - s]
+        gains += totals
+        gains *= 50.0  # 100 * gains, the gains being half the sum
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[s:e] = np.where(totals == 0.0, 0.0, 100.0 * (gains / totals))
+            np.divide(gains, totals, out=gains)
+        gains[totals == 0.0] = 0.0
+        out[s:e] = gains
     return out
