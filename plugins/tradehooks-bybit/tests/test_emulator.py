@@ -280,6 +280,24 @@ class TestFaults:
 
         run(scenario())
 
+    def test_a_resent_snapshot_replaces_the_book_and_clear_faults_disarms_everything(self, emu):
+        async def scenario() -> None:
+            ws = await websockets.connect(emu.ws_url + "/v5/public/linear")
+            await ws.send(json.dumps({"op": "subscribe", "args": ["orderbook.50.BTCUSDT"]}))
+            first = await recv(ws, topic("orderbook.50.BTCUSDT"))
+            await asyncio.to_thread(emu.resend_book_snapshot, "linear", "BTCUSDT")
+            again = await recv(ws, topic("orderbook.50.BTCUSDT"))
+            assert again["type"] == "snapshot" and again["data"] == first["data"]
+            await ws.close()
+
+        run(scenario())
+        emu.inject_http_status(503, count=5)
+        emu.inject_timestamp_skew(60_000)
+        emu.clear_faults()
+        assert code(get(emu, "/v5/order/realtime", "category=linear&symbol=BTCUSDT")) == 0
+        emu.clear_requests()
+        assert emu.requests == []
+
     def test_a_skipped_book_delta_leaves_a_gap_in_u(self, emu):
         async def scenario() -> None:
             ws = await websockets.connect(emu.ws_url + "/v5/public/linear")
