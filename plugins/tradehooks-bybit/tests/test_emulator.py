@@ -564,6 +564,32 @@ class TestMarketData:
 
         run(scenario())
 
+    def test_playback_builds_the_longer_intervals_from_the_played_bars(self, emu):
+        t0 = 1_700_000_100_000  # a 5-minute boundary
+        bars = [(t0 + i * 60_000, 100 + i, 110 + i, 90 + i, 105 + i, 2) for i in range(7)]
+
+        async def scenario() -> list[dict[str, Any]]:
+            ws = await websockets.connect(emu.ws_url + "/v5/public/linear")
+            await ws.send(json.dumps({"op": "subscribe", "args": ["kline.5.BTCUSDT"]}))
+            await recv(ws, lambda m: m.get("op") == "subscribe")
+            await asyncio.to_thread(emu.play, "linear", "BTCUSDT", "1", bars, interval_s=0.01)
+            await asyncio.to_thread(emu.wait_played, 10)
+            msgs = []
+            with pytest.raises(asyncio.TimeoutError):
+                while True:
+                    msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 0.3))["data"][0])
+            await ws.close()
+            return msgs
+
+        msgs = run(scenario())
+        confirmed = [m for m in msgs if m["confirm"]]
+        assert [(k["start"], k["open"], k["high"], k["low"], k["close"], k["volume"]) for k in confirmed] == [
+            (t0, "100", "114", "90", "109", "10")]
+        assert msgs[-1]["start"] == t0 + 300_000 and msgs[-1]["close"] == "111" and not msgs[-1]["confirm"]
+        rows = ok(get(emu, "/v5/market/kline", "category=linear&symbol=BTCUSDT&interval=5", signed=False))["list"]
+        assert rows == [[str(t0), "100", "114", "90", "109", "10",
+                         str(sum(D(2) * (105 + i) for i in range(5)))]]
+
     def test_a_taker_walking_levels_prints_one_public_trade_message_per_order(self, emu):
         emu.set_book("linear", "BTCUSDT", [("29999", "1")], [("30000", "0.1"), ("30000.5", "1")])
 

@@ -24,7 +24,7 @@ from aiohttp import web
 from .._signing import rest_signature
 from ._accounts import OPEN_STATUSES, Account, ApiError
 from ._faults import Faults
-from ._market import INTERVALS, Instrument, KlineStore
+from ._market import INTERVALS, Instrument, KlineStore, interval_ms
 from ._matching import Exchange
 from ._streams import Streams
 
@@ -489,14 +489,24 @@ class Server:
                    interval_s: float) -> None:
         """Play bars as a live price path: per bar the prices open, then the nearer extreme, the other
         extreme and the close, each re-centring the book, printing a trade and an unconfirmed kline;
-        then the confirmed kline, and the bar joins the REST history."""
+        then the confirmed kline, and the bar joins the REST history.
+
+        Klines of every longer interval that is a whole number of bars (5 and 15 for 1-minute bars, ...)
+        are built from the played bars, aligned on the epoch, and streamed and stored the same way."""
         prev: Decimal | None = None
+        base_ms = interval_ms(interval)
+        longer = [j for j, ms in INTERVALS.items() if ms > base_ms and ms % base_ms == 0 and j not in ("W", "M")]
+        done: dict[str, tuple[Any, ...] | None] = dict.fromkeys(longer)  # the closed bars of the open bucket
         for bar in bars:
             t, o, h, lo, c, v, _turnover = bar
             path = [o, lo, h, c] if c >= o else [o, h, lo, c]
             step_s = interval_s / (len(path) + 1)
             high = low = o
             vol = Decimal(0)
+            for j in longer:
+                agg = done[j]
+                if agg is not None and agg[0] != t - t % INTERVALS[j]:
+                    done[j] = None  # the path skipped the rest of that bucket: drop it unconfirmed
             for price in path:
                 high, low = max(high, price), min(low, price)
                 vol += v / len(path)
@@ -504,12 +514,23 @@ class Server:
                 side = "Buy" if prev is None or price >= prev else "Sell"
                 self.streams.trades(category, symbol, side, [(price, self._trade_qty(category, symbol, v / len(path)))])
                 prev = price
-                self.streams.kline_push(category, symbol, interval, (t, o, high, low, price, vol, vol * price), False)
+                partial = (t, o, high, low, price, vol, vol * price)
+                self.streams.kline_push(category, symbol, interval, partial, False)
+                for j in longer:
+                    self.streams.kline_push(category, symbol, j, _merge(done[j], partial, INTERVALS[j]), False)
                 await self.sleep(step_s)
                 if self.stopping.is_set():
                     return
             self.streams.kline_push(category, symbol, interval, bar, True)
             self.klines.add(category, symbol, interval, bar)
+            for j in longer:
+                merged = _merge(done[j], bar, INTERVALS[j])
+                if t + base_ms == merged[0] + INTERVALS[j]:  # the bar closes the bucket
+                    self.streams.kline_push(category, symbol, j, merged, True)
+                    self.klines.add(category, symbol, j, merged)
+                    done[j] = None
+                else:
+                    done[j] = merged
             await self.sleep(step_s)
 
     def _trade_qty(self, category: str, symbol: str, qty: Decimal) -> Decimal:
@@ -542,4 +563,12 @@ def _cursor(raw: Any) -> int:
     if m is None:
         raise ApiError(10001, f"params error: cursor {raw!r} is not one this server gave")
     return int(m.group(1))
+
+
+def _merge(agg: tuple[Any, ...] | None, bar: tuple[Any, ...], bucket_ms: int) -> tuple[Any, ...]:
+    """The candle of a longer interval so far: ``agg`` (its closed part, or None) extended by ``bar``."""
+    t, o, h, lo, c, v, turnover = bar
+    if agg is None:
+        return (t - t % bucket_ms, o, h, lo, c, v, turnover)
+    return (agg[0], agg[1], max(agg[2], h), min(agg[3], lo), c, agg[5] + v, agg[6] + turnover)
 
