@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -226,3 +227,49 @@ def test_compaction_keeps_what_replay_needs(tmp_path: Path):
     assert removed > 0 and count_after == count_before - removed
     assert fills_after == fills_before and orders_after == orders_before
     assert verify(path, currency="USDT", initial_cash=Decimal(1_000_000)) == []
+
+
+class TestSyncSetting:
+    def test_normal_sync_still_survives_a_killed_process(self, tmp_path: Path):
+        """``journal_sync = "normal"`` drops the flush per entry, not durability against a crash of the
+        process: a backtest SIGKILLed right after its run leaves a journal that verifies and rebuilds
+        the same ledger."""
+        preset = write_preset(tmp_path)
+        preset.write_text(preset.read_text().replace('journal = "journal.sqlite"',
+                                                     'journal = "journal.sqlite"\njournal_sync = "normal"'))
+        script = textwrap.dedent(f"""
+            import json, os, signal, anyio
+            from tradehooks import Engine
+
+            async def main():
+                engine = Engine.from_preset({str(preset)!r})
+                await engine.start()
+                await engine.run()
+                assert engine.journal._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+                print(json.dumps({{"cash": str(engine.portfolio.cash), "fills": len(engine.fills)}}), flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)  # no stop(), no close: the process just dies
+
+            anyio.run(main)
+        """)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert done.returncode == -9, done.stderr
+        before = json.loads(done.stdout)
+        assert before["fills"] > 0
+        assert verify(tmp_path / "journal.sqlite", currency="USDT", initial_cash=Decimal(1000000)) == []
+
+        async def restart():
+            engine = Engine.from_preset(preset)
+            await engine.start()
+            try:
+                return str(engine.portfolio.cash), len(engine.fills)
+            finally:
+                await engine.stop()
+
+        assert anyio.run(restart) == (before["cash"], before["fills"])
+
+    def test_an_unknown_sync_setting_is_a_preset_error(self, tmp_path: Path):
+        preset = write_preset(tmp_path)
+        preset.write_text(preset.read_text().replace('journal = "journal.sqlite"',
+                                                     'journal = "journal.sqlite"\njournal_sync = "off"'))
+        with pytest.raises(Exception, match="journal_sync"):
+            Engine.from_preset(preset)

@@ -542,7 +542,7 @@ class Engine:
         path = Path(setting)
         if not path.is_absolute():
             path = (self.preset.source.base_dir if self.preset.source else Path.cwd()) / path
-        journal = self.journal = Journal(path, self.id)
+        journal = self.journal = Journal(path, self.id, sync=self.preset.engine.journal_sync)
         days = self.preset.engine.journal_retention_days
         if days is not None:
             removed = journal.compact(time.time_ns() - days * 86_400 * 1_000_000_000)

@@ -1,6 +1,7 @@
 """The journal: every order, fill and applied preset, written to SQLite before it is acted on.
 
-One file per engine (WAL mode, ``synchronous=FULL``: a committed entry survives a power cut), one
+One file per engine (WAL mode, ``synchronous=FULL`` by default: a committed entry survives a power
+cut; ``[engine] journal_sync = "normal"``: it survives a crash of the process, not of the machine), one
 transaction per entry, a monotonic sequence number. On start the engine replays it to rebuild the
 portfolio and the open orders, so a crashed session comes back knowing every order it sent, every
 fill it got and every position it holds.
@@ -36,6 +37,10 @@ from .model import Fill, Order, OrderStatus
 __all__ = ["SCHEMA_VERSION", "Journal", "JournalError", "JournalWriteError", "export", "verify"]
 
 SCHEMA_VERSION = 1
+
+#: ``[engine] journal_sync`` -> SQLite's ``synchronous`` setting (with WAL, NORMAL still survives a
+#: crash of the process: only a crash of the machine can lose the last commits)
+_SYNC = {"full": "FULL", "normal": "NORMAL"}
 
 #: version -> the statements that bring a journal from version - 1 to it
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -101,7 +106,9 @@ class Journal:
         JournalError: the file is not a healthy journal, or another engine holds it.
     """
 
-    def __init__(self, path: str | Path, engine_id: str = "") -> None:
+    def __init__(self, path: str | Path, engine_id: str = "", *, sync: str = "full") -> None:
+        if sync not in _SYNC:
+            raise ValueError(f"journal sync must be one of {sorted(_SYNC)}, got {sync!r}")
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise JournalError(f"journal {self.path}: the folder {self.path.parent} does not exist")
@@ -109,7 +116,7 @@ class Journal:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=2.0, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={_SYNC[sync]}")
             problem = self._db.execute("PRAGMA quick_check").fetchone()[0]
             if problem != "ok":
                 raise JournalError(f"journal {self.path} is corrupt ({problem}); refusing to trade")

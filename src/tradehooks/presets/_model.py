@@ -115,6 +115,10 @@ class EngineSettings:
             applied preset is written there before it is acted on, and a restarted engine rebuilds
             its portfolio and open orders from it. ``tradehooks run`` uses ``.<preset>.journal.sqlite``
             beside the preset when this is not set; backtests keep no journal unless it is set.
+        journal_sync: ``"full"`` (the default): every journal entry is flushed to the disk before
+            it is acted on, so it survives a power cut; ``"normal"``: it survives a crash of the
+            process (SIGKILL included) but the last entries may be lost if the machine itself goes
+            down, for a lower latency per order (no disk flush per entry).
         journal_retention_days: when set, each start compacts the journal's entries older than that
             many days (superseded order states and old snapshots; fills and presets are kept, so the
             ledger still rebuilds exactly).
@@ -129,6 +133,7 @@ class EngineSettings:
     warmup_bars: int = attrs.field(default=500, validator=_at_least_zero)
     on_stop: str = attrs.field(default="cancel", validator=_one_of("cancel", "keep"))
     journal: str | None = None
+    journal_sync: str = attrs.field(default="full", validator=_one_of("full", "normal"))
     journal_retention_days: int | None = attrs.field(default=None, validator=attrs.validators.optional(_at_least_zero))
 
 
