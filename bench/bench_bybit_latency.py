@@ -17,11 +17,11 @@ Two latencies per order, both from the moment the WebSocket client received the 
 
 What lies between receipt and the request: the data source decoding the message into a bar, the
 engine's checks, the signal, the sizer, the order router and its risk checks, journaling the new
-order (with ``--journal``: one SQLite transaction, ``synchronous=FULL``), and the broker building the
+order (with ``--journal``: one SQLite transaction, flushed to disk unless ``--journal normal``), and the broker building the
 request and starting its task. Printed as a table (µs): p50, p99, max over every order, the best of
 ``--repeat`` runs (each in a fresh process pair).
 
-    .venv/bin/python bench/bench_bybit_latency.py [--bars 1000] [--interval 0.02] [--repeat 3] [--journal]
+    .venv/bin/python bench/bench_bybit_latency.py [--bars 1000] [--interval 0.02] [--repeat 3] [--journal [full|normal]]
 """
 
 from __future__ import annotations
@@ -88,12 +88,12 @@ class _Plugin:
         return [Flip]
 
 
-def preset(urls: dict[str, str], journal: str | None) -> Any:
+def preset(urls: dict[str, str], journal: str | None, sync: str = "full") -> Any:
     import tradehooks
 
     engine: dict[str, Any] = {"id": "bench-bybit", "mode": "live", "initial_cash": "10000000", "currency": "USDT"}
     if journal:
-        engine["journal"] = journal
+        engine["journal"], engine["journal_sync"] = journal, sync
     return tradehooks.parse_preset({
         "engine": engine,
         "data": {"source": "bybit", "timeframe": "1m", "params": {"rest_url": urls["rest"], "ws_url": urls["ws"]}},
@@ -106,7 +106,7 @@ def preset(urls: dict[str, str], journal: str | None) -> Any:
     })
 
 
-def measure(bars: int, interval: float, journal: bool) -> dict[str, Any]:
+def measure(bars: int, interval: float, journal: str | None) -> dict[str, Any]:
     """One run: start the emulator process, run the engine here, return the latencies (ns)."""
     import logging
 
@@ -138,7 +138,8 @@ def measure(bars: int, interval: float, journal: bool) -> dict[str, Any]:
         assert server.stdout is not None and server.stdin is not None
         urls = json.loads(server.stdout.readline())
         folder = tempfile.mkdtemp(prefix="bench-bybit-")
-        engine = Engine(preset(urls, str(Path(folder) / "journal.sqlite") if journal else None), plugins=[_Plugin])
+        engine = Engine(preset(urls, str(Path(folder) / "journal.sqlite") if journal else None, journal or "full"),
+                        plugins=[_Plugin])
         broker = engine.broker
         broker.measure_latency(lambda: last_close_ns[0], samples=bars * 2)
         sent: dict[str, int] = {}
@@ -187,7 +188,8 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between candles")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--journal", action="store_true", help="journal orders and fills (SQLite, synchronous=FULL)")
+    parser.add_argument("--journal", nargs="?", const="full", choices=("full", "normal"),
+                        help="journal orders and fills, with [engine] journal_sync = full (the default) or normal")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,12 +203,12 @@ def main() -> None:
     for _ in range(args.repeat):
         command = [sys.executable, __file__, "--one", "--bars", str(args.bars), "--interval", str(args.interval)]
         if args.journal:
-            command.append("--journal")
+            command += ["--journal", args.journal]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     best = min(runs, key=lambda r: percentile(r["to_request"], 0.99))
     print(f"tick-to-order over {len(best['to_request'])} orders ({args.bars} candles, one order each, "
-          f"{args.interval * 1000:.0f} ms apart), journal {'on' if args.journal else 'off'}, "
+          f"{args.interval * 1000:.0f} ms apart), journal {'off' if not args.journal else 'on, journal_sync = ' + args.journal}, "
           f"best p99 of {args.repeat} runs; python {sys.version.split()[0]}")
     print(f"{'latency (µs)':<22}{'p50':>8}{'p99':>8}{'max':>8}")
     for label, key in (("to request", "to_request"), ("to httpx send", "to_send")):
