@@ -19,6 +19,17 @@ from .exceptions import TradehooksError
 __all__ = ["main"]
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the write, not at configuration: a host,
+    or a test harness capturing output, may replace (and close) the stream it had before."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _configure_logging(level: str, fmt: str, stream: Any = None) -> None:
     """The command line, unlike the library, decides where logs go: stderr, human or JSON."""
     renderer: Any = (
@@ -32,7 +43,7 @@ def _configure_logging(level: str, fmt: str, stream: Any = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
         cache_logger_on_first_use=False,
     )
 
