@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -40,7 +41,7 @@ SCHEMA_VERSION = 1
 
 #: ``[engine] journal_sync`` -> SQLite's ``synchronous`` setting (with WAL, NORMAL still survives a
 #: crash of the process: only a crash of the machine can lose the last commits)
-_SYNC = {"full": "FULL", "normal": "NORMAL"}
+_SYNC = MappingProxyType({"full": "FULL", "normal": "NORMAL"})
 
 #: version -> the statements that bring a journal from version - 1 to it
 MIGRATIONS: dict[int, tuple[str, ...]] = {
