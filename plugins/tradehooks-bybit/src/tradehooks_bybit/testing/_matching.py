@@ -33,6 +33,8 @@ from ._accounts import (
 from ._ledger import Ledger
 from ._market import Book, Instrument, fmt
 
+_SETTLE = Decimal("1e-8")  # the precision of settled amounts (realised PnL)
+
 __all__ = ["Account", "ApiError", "Exchange", "Order", "Sink"]
 
 class Sink(Protocol):
@@ -479,7 +481,10 @@ class Exchange(Ledger):
                 pos.size += signed
             else:
                 closed = min(abs(pos.size), qty)
-                pnl = (price - pos.avg) * closed * (1 if pos.size > 0 else -1)
+                # The entry price is a running average (not a finite decimal in general): realised
+                # PnL is settled to 8 decimals, as the exchange's wallet amounts are, so the wallet
+                # stays the exact sum of the executions' execPnl - execFee.
+                pnl = ((price - pos.avg) * closed * (1 if pos.size > 0 else -1)).quantize(_SETTLE)
                 pos.size += signed
                 if pos.size == 0:
                     pos.avg = ZERO
