@@ -19,15 +19,19 @@ from .exceptions import TradehooksError
 __all__ = ["main"]
 
 
-class _Stderr:
-    """Writes to whatever ``sys.stderr`` is at the time of the write, not at configuration: a host,
-    or a test harness capturing output, may replace (and close) the stream it had before."""
+class _Std:
+    """Writes to whatever ``sys.stdout`` / ``sys.stderr`` is at the time of the write, not at
+    configuration: a host, or a test harness capturing output, may replace (and close) the stream it
+    had before."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        return getattr(sys, self._name).write(text)  # type: ignore[no-any-return]
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        getattr(sys, self._name).flush()
 
 
 def _configure_logging(level: str, fmt: str, stream: Any = None) -> None:
@@ -43,7 +47,7 @@ def _configure_logging(level: str, fmt: str, stream: Any = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Std("stderr")),
         cache_logger_on_first_use=False,
     )
 
@@ -439,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser(commands).parse_args(argv)
         args.manager = manager
         handler = args.handler
-        stream = sys.stdout if getattr(handler, "log_stream", "stderr") == "stdout" else sys.stderr
+        stream = _Std("stdout" if getattr(handler, "log_stream", "stderr") == "stdout" else "stderr")
         _configure_logging(args.log_level or getattr(handler, "log_level", "warning"), args.log_format, stream)
         return int(args.handler.run(args))
     except TradehooksError as exc:
