@@ -874,7 +874,8 @@ class Engine:
             self._journaled(self.journal.order, order, self.clock.now())
         merged = self.router.order_updated(order)
         self._observers.notify("order_updated", order=merged)  # not through _notify: once per order update
-        self._emit(OrderUpdated, order=merged)
+        if self._streams:  # (checked here too: several order events per fill, mostly with no stream)
+            self._emit(OrderUpdated, order=merged)
 
     def fill(self, fill: Fill) -> None:
         """A broker reports a fill; it is journaled, then applied to the ledger, once."""
@@ -905,7 +906,8 @@ class Engine:
         if self.journal is not None:  # before the broker hears of it
             self._journaled(self.journal.order, order, self.clock.now())
         self._observers.notify("order_updated", order=order)
-        self._emit(OrderUpdated, order=order)
+        if self._streams:
+            self._emit(OrderUpdated, order=order)
 
     def _risk_tripped(self, rule: str, reason: str, action: str, order: Order | None) -> None:
         self.log.warning("risk.tripped", rule=rule, reason=reason, action=action,

@@ -236,7 +236,7 @@ class OrderRouter:
             return
         side = Side.BUY if needed > 0 else Side.SELL
         order = self._new_order(strategy_id, instrument_id, side, quantity)
-        checked = self._check_risk(order, instrument)
+        checked = self._check_risk(order, instrument) if self.risk_rules else order
         if checked is not order:
             self._limited[key] = target
         if checked is None:
