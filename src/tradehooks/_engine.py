@@ -80,6 +80,17 @@ def _default_logger() -> Any:
     )
 
 
+def _debug_enabled(log: Any) -> bool:
+    """Whether ``log`` may emit debug lines (structlog's filtering loggers say; others may)."""
+    is_enabled_for = getattr(log, "is_enabled_for", None)
+    if is_enabled_for is None:
+        return True
+    try:
+        return bool(is_enabled_for(logging.DEBUG))
+    except Exception:  # a logger that answers oddly: keep logging
+        return True
+
+
 class EngineState(enum.Enum):
     """Where an engine is in its life. Each engine goes through these once, in this order."""
 
@@ -140,6 +151,7 @@ class Engine:
         self.mode = preset.engine.mode
         self.state = EngineState.CREATED
         self.log = (logger or _default_logger()).bind(engine_id=self.id)
+        self._debug = _debug_enabled(self.log)
         self.clock: Any = SimClock() if self.mode == "backtest" else WallClock()
         self.timeframe = preset.timeframe_ns
         self.instruments: dict[str, Instrument] = {i.id: i for i in preset.instruments}
@@ -195,6 +207,18 @@ class Engine:
         if hasattr(self.broker, "set_initial_cash"):
             self.broker.set_initial_cash(preset.engine.currency, preset.engine.initial_cash)
         self._broker_on_bar = getattr(self.broker, "on_bar", None)
+        # What the hot loop tests before calling on_bar: the broker's open orders when it lets bars go by
+        # while there are none (the engine then writes the bar's ts into ``_broker_times`` instead, and
+        # the broker reads the closes from the portfolio's marks), else a constant saying always (or,
+        # without on_bar, never: the times then go nowhere).
+        skip_quiet_bars = getattr(self.broker, "skip_quiet_bars", None)
+        self._broker_times: dict[str, int] = {}
+        if self._broker_on_bar is None:
+            self._broker_working: Any = ()
+        elif skip_quiet_bars is not None:
+            self._broker_working, self._broker_times = skip_quiet_bars(self.portfolio.marks)
+        else:
+            self._broker_working = (True,)
         use_order_books = getattr(self.broker, "use_order_books", None)
         if use_order_books is not None and hasattr(self.source, "order_book"):
             use_order_books(self.source)
@@ -342,6 +366,8 @@ class Engine:
         watch = self._feed_watch
         reject = self._reject
         broker_on_bar = self._broker_on_bar
+        broker_working = self._broker_working
+        broker_times = self._broker_times
         clock = self.clock
         simulated = isinstance(clock, SimClock)
         timeframe = self.timeframe
@@ -349,7 +375,9 @@ class Engine:
         last_get = last_ts.get
         equity_ts = self._equity_ts
         equity = self._equity
-        equity_float = self.portfolio.equity_float
+        portfolio = self.portfolio
+        equity_float = portfolio.equity_float
+        held = portfolio._net_f  # the float positions held: while none is, the equity is the cash (no call)
         on_target = self._on_target
         failed = self._component_failed
         tripped = self._tripped
@@ -383,7 +411,7 @@ class Engine:
                 if ts != previous:
                     if previous is not None:
                         equity_ts.append(previous + timeframe)
-                        equity.append(value := equity_float())
+                        equity.append(value := equity_float() if held else portfolio._cash_f)
                         if watchers:
                             self._watch_equity(value, previous + timeframe)
                     previous = ts
@@ -391,8 +419,10 @@ class Engine:
                         clock._now = ts + timeframe
                     if tripped:
                         self._retry_tripped()
-                if broker_on_bar is not None:
+                if broker_working:
                     broker_on_bar(bar)
+                else:
+                    broker_times[instrument_id] = ts
                 marks[instrument_id] = bar[5]
                 for pipe, updates, on_bar in routes_get(instrument_id, ()):
                     if not pipe.enabled:
@@ -491,17 +521,20 @@ class Engine:
             return
         pipe.exposure = exposure
         instrument = pipe.instrument
+        portfolio = self.portfolio
         quantity = pipe.sizer.size(
             exposure,
             instrument=instrument,
-            price=to_decimal(bar[5]),
-            equity=self.portfolio.equity(),
-            position=self.portfolio.position(instrument.id, pipe.strategy_id),
+            price=portfolio.exact_price(instrument.id, bar[5]),
+            equity=portfolio.equity(),
+            position=portfolio.position(instrument.id, pipe.strategy_id),
         )
-        self.log.debug("target.changed", strategy_id=pipe.strategy_id, instrument_id=instrument.id,
-                       exposure=exposure, reason=reason)
-        self._emit(TargetChanged, strategy_id=pipe.strategy_id, instrument_id=instrument.id, exposure=exposure,
-                   quantity=quantity, reason=reason)
+        if self._debug:  # even a filtered-out debug call builds its keyword arguments
+            self.log.debug("target.changed", strategy_id=pipe.strategy_id, instrument_id=instrument.id,
+                           exposure=exposure, reason=reason)
+        if self._streams:
+            self._emit(TargetChanged, strategy_id=pipe.strategy_id, instrument_id=instrument.id,
+                       exposure=exposure, quantity=quantity, reason=reason)
         self.router.set_target(pipe.strategy_id, instrument.id, quantity)
 
     def _component_failed(self, pipe: Pipeline, exc: Exception) -> None:
@@ -904,7 +937,8 @@ class Engine:
             self._journaled(self.journal.order, order, self.clock.now())
         merged = self.router.order_updated(order)
         self._observers.notify("order_updated", order=merged)  # not through _notify: once per order update
-        self._emit(OrderUpdated, order=merged)
+        if self._streams:  # (checked here too: several order events per fill, mostly with no stream)
+            self._emit(OrderUpdated, order=merged)
 
     def fill(self, fill: Fill) -> None:
         """A broker reports a fill; it is journaled, then applied to the ledger, once."""
@@ -935,7 +969,8 @@ class Engine:
         if self.journal is not None:  # before the broker hears of it
             self._journaled(self.journal.order, order, self.clock.now())
         self._observers.notify("order_updated", order=order)
-        self._emit(OrderUpdated, order=order)
+        if self._streams:
+            self._emit(OrderUpdated, order=order)
 
     def _risk_tripped(self, rule: str, reason: str, action: str, order: Order | None) -> None:
         self.log.warning("risk.tripped", rule=rule, reason=reason, action=action,

@@ -42,6 +42,25 @@ class PluginInfo:
     builtin: bool = False
 
 
+class _HookManager(pluggy.PluginManager):
+    """pluggy's plugin manager, counting (un)registrations in ``generation`` so that callers may keep
+    a hook's implementations until it changes (observers are looked up on every order event)."""
+
+    generation = 0
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.generation += 1
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.generation += 1
+
+
 def _describe(dist: importlib.metadata.Distribution | None) -> str:
     if dist is None:
         return "an unknown distribution"
@@ -61,7 +80,7 @@ class PluginManager:
     def __init__(
         self, *, plugins: Iterable[object] = (), disable: Iterable[str] = (), autoload: bool = True
     ) -> None:
-        self.hook_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.hook_manager = _HookManager(hookspecs.PROJECT_NAME)
         self.hook_manager.add_hookspecs(hookspecs)
         self.disabled = frozenset(disable)
         self._infos: dict[str, PluginInfo] = {}

@@ -21,20 +21,29 @@ class Observers:
         self._manager = manager
         self._engine = engine
         self._log = log
-        self._callers: dict[str, Any] = {}  # hook name -> its pluggy caller (one per hook, for good)
+        self._hooks = manager.hook_manager
+        # hook name -> its implementations, kept while no plugin is (un)registered (the manager's
+        # generation): the engine notifies several times per order, mostly with nobody listening.
+        self._impls: dict[str, list[Any]] = {}
+        self._generation = -1
 
     def _implementations(self, hook_name: str) -> list[Any]:
-        caller = self._callers.get(hook_name)
-        if caller is None:
-            caller = self._callers[hook_name] = getattr(self._manager.hook, hook_name)
-        return caller.get_hookimpls()  # type: ignore[no-any-return]
+        if self._generation != self._hooks.generation:
+            self._impls.clear()
+            self._generation = self._hooks.generation
+        impls = self._impls.get(hook_name)
+        if impls is None:
+            impls = self._impls[hook_name] = getattr(self._manager.hook, hook_name).get_hookimpls()
+        return impls
 
     def listens(self, hook_name: str) -> bool:
         """Whether any observer implements ``hook_name`` (spares building arguments nobody reads)."""
         return bool(self._implementations(hook_name))
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
-        impls = self._implementations(hook_name)
+        impls = self._impls.get(hook_name) if self._generation == self._hooks.generation else None
+        if impls is None:
+            impls = self._implementations(hook_name)
         if not impls:
             return
         kwargs["engine"] = self._engine

@@ -91,6 +91,9 @@ class Portfolio:
         self._net: dict[InstrumentId, Decimal] = {}
         self._trade_ids: set[str] = set()
         self.marks: dict[InstrumentId, float] = {}  # last price per instrument (engine writes it)
+        # The last mark converted to Decimal per instrument, (float, Decimal): the sizer, the equity and
+        # the router's minimum-notional check all want the same bar's close exact, converted once.
+        self._mark_decimals: dict[InstrumentId, tuple[float, Decimal]] = {}
         # float shadows for per-bar equity marking
         self._cash_f = float(self.initial_cash)
         self._net_f: dict[InstrumentId, float] = {}  # instruments held (non-zero) only
@@ -160,6 +163,16 @@ class Portfolio:
     def last_price(self, instrument_id: InstrumentId) -> float | None:
         return self.marks.get(instrument_id)
 
+    def exact_price(self, instrument_id: InstrumentId, price: float) -> Decimal:
+        """``to_decimal(price)``, remembered per instrument: the last mark is converted once however
+        often it is asked for."""
+        cached = self._mark_decimals.get(instrument_id)
+        if cached is not None and cached[0] == price and price:  # (0.0 == -0.0, whose reprs differ)
+            return cached[1]
+        exact = to_decimal(price)
+        self._mark_decimals[instrument_id] = (price, exact)
+        return exact
+
     def unrealized_pnl(self) -> Decimal:
         """PnL of open positions at the last prices seen."""
         total = ZERO
@@ -177,7 +190,7 @@ class Portfolio:
             if quantity:
                 mark = self.marks.get(instrument_id)
                 if mark is not None:
-                    total += quantity * to_decimal(mark)
+                    total += quantity * self.exact_price(instrument_id, mark)
         return total
 
     def equity_float(self) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from .contracts import Broker, RiskRule
-from .model import ZERO, Instrument, InstrumentId, Order, OrderStatus, OrderType, Side, to_decimal
+from .model import ZERO, Instrument, InstrumentId, Order, OrderStatus, Side
 from ._portfolio import Portfolio
 
 __all__ = ["OrderRouter"]
@@ -90,6 +90,11 @@ class OrderRouter:
         self._open: dict[Key, dict[str, Order]] = {}
         self._dirty: list[Key] = []
         self._busy = False
+        # The order being handed to ``broker.submit`` when it covers exactly what its key needs. A
+        # simulated broker accepts it synchronously; that acknowledgement alone (nothing filled, no
+        # cancel pending) leaves the key covered, so it marks no key dirty: one reconciliation per
+        # order placed instead of two.
+        self._submitting: str | None = None
         self._skipped: dict[Key, str] = {}
         self._limited: dict[Key, Decimal] = {}  # target whose order a risk rule shrank: keep, don't chase
         self.killed = False  # the kill switch: only orders towards flat while set
@@ -122,6 +127,10 @@ class OrderRouter:
             book = self._open[key] = {}
         if order.is_open:
             book[order.client_order_id] = order
+            if (order.client_order_id == self._submitting and known is not None
+                    and order.status is not OrderStatus.PENDING_CANCEL and known.status is not OrderStatus.PENDING_CANCEL
+                    and known.quantity == order.quantity and known.filled_quantity == order.filled_quantity):
+                return order  # an acknowledgement that changes no coverage: the key stays reconciled
         else:
             book.pop(order.client_order_id, None)
         self._reconcile(key)
@@ -177,13 +186,18 @@ class OrderRouter:
     # --- reconciliation ----------------------------------------------------------------------------
 
     def _reconcile(self, key: Key) -> None:
-        self._dirty.append(key)
+        dirty = self._dirty
         if self._busy:
-            return  # a broker answered synchronously: the outer loop picks the key up
+            # A broker answered synchronously: the outer loop picks the key up after the broker call
+            # returns, once for a run of updates of the same key.
+            if not dirty or dirty[-1] != key:
+                dirty.append(key)
+            return
+        dirty.append(key)
         self._busy = True
         try:
-            while self._dirty:
-                self._reconcile_one(self._dirty.pop(0))
+            while dirty:
+                self._reconcile_one(dirty.pop(0))
         finally:
             self._busy = False
 
@@ -216,7 +230,7 @@ class OrderRouter:
             return
         mark = self.portfolio.last_price(instrument_id)
         if quantity < instrument.min_quantity or (
-            mark is not None and quantity * to_decimal(mark) < instrument.min_notional
+            mark is not None and quantity * self.portfolio.exact_price(instrument_id, mark) < instrument.min_notional
         ):
             reason = (
                 f"{instrument_id}: order of {quantity} is under the minimum "
@@ -228,7 +242,7 @@ class OrderRouter:
             return
         side = Side.BUY if needed > 0 else Side.SELL
         order = self._new_order(strategy_id, instrument_id, side, quantity)
-        checked = self._check_risk(order, instrument)
+        checked = self._check_risk(order, instrument) if self.risk_rules else order
         if checked is not order:
             self._limited[key] = target
         if checked is None:
@@ -237,28 +251,23 @@ class OrderRouter:
         self.orders[order.client_order_id] = order
         self._open.setdefault(key, {})[order.client_order_id] = order
         self._on_order(order)
+        self._submitting = order.client_order_id if order.quantity == abs(needed) else None
         try:
             self.broker.submit(order)
         except Exception as exc:  # the broker refused to even take it: the order is dead
+            self._submitting = None
             self.order_updated(attrs.evolve(order, status=OrderStatus.REJECTED, reason=f"broker: {exc}",
                                             ts_updated=self._clock.now()))
             if self._on_broker_error is None:
                 raise
             self._on_broker_error(order, exc)
+        else:
+            self._submitting = None
 
     def _new_order(self, strategy_id: str, instrument_id: InstrumentId, side: Side, quantity: Decimal) -> Order:
         self._sequence += 1
-        now = self._clock.now()
-        return Order(
-            client_order_id=f"{self._id_prefix}-{self._sequence}",
-            strategy_id=strategy_id,
-            instrument_id=instrument_id,
-            side=side,
-            type=OrderType.MARKET,
-            quantity=quantity,
-            ts_created=now,
-            ts_updated=now,
-        )
+        return Order.market(f"{self._id_prefix}-{self._sequence}", strategy_id, instrument_id, side, quantity,
+                            self._clock.now())
 
     def _check_risk(self, order: Order, instrument: Instrument) -> Order | None:
         for name, rule in self.risk_rules:

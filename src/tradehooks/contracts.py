@@ -380,6 +380,11 @@ class Broker(Protocol):
       ``source.order_book(instrument_id)`` when it matches orders, and may register a listener with
       ``source.add_book_listener`` to match resting orders on every book update. The engine has not
       started yet: do no I/O here.
+    * ``skip_quiet_bars(closes) -> (open_orders, bar_times)``: a simulated broker with ``on_bar``
+      that needs no call for bars while it has no open order. The engine calls it once after
+      building; from then on, for every bar, it calls ``on_bar`` only while ``open_orders`` is not
+      empty and otherwise sets ``bar_times[bar.instrument_id] = bar.ts`` instead, and right after
+      that point it sets ``closes[bar.instrument_id] = bar.close`` (the broker reads both).
     """
 
     name: ClassVar[str]

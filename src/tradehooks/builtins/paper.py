@@ -26,7 +26,7 @@ fill on bars as above.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -50,6 +50,7 @@ from tradehooks.model import (
     TimeInForce,
     to_decimal,
 )
+from tradehooks.model.numbers import ceil_to, floor_to
 
 __all__ = ["PaperBroker", "register_brokers"]
 
@@ -142,7 +143,11 @@ class PaperBroker:
         self._open: dict[str, _Working] = {}  # insertion order is submission order
         self._seen: set[str] = set()
         self._last_close: dict[InstrumentId, float] = {}  # floats: converted only when an order needs one
+        self._exact_closes: dict[InstrumentId, tuple[float, Decimal]] = {}  # the last one converted, per instrument
         self._last_ts: int | None = None
+        # Once :meth:`skip_quiet_bars` was called: the last bar ts per instrument, written by on_bar and by
+        # the engine for the bars it does not pass on (it calls on_bar only while orders are open).
+        self._bar_times: dict[InstrumentId, int] | None = None
         self._trades = 0
         self._accepted = 0
         # The data source's ``order_book`` once :meth:`use_order_books` accepted it (paper and live).
@@ -152,6 +157,7 @@ class PaperBroker:
         self._used: dict[InstrumentId, tuple[int, dict[tuple[bool, Decimal], Decimal]]] = {}
         slip = self._params.slippage_bps / _BPS
         self._buy_slip, self._sell_slip = 1 + slip, 1 - slip  # taker prices are multiplied by these
+        self._slipping = bool(slip)  # without slippage the multiplication (by exactly 1) is skipped
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -252,10 +258,9 @@ class PaperBroker:
         accepted = order.updated(
             status=OrderStatus.ACCEPTED, ts_updated=now, venue_order_id=f"paper-order-{self._accepted}"
         )
-        submitted_at = order.ts_created or (
-            self._last_ts + self._ctx.timeframe if self._last_ts is not None else now
-        )
-        work = self._open[order.client_order_id] = _Working(accepted, self._last_ts, submitted_at // _NS_PER_DAY)
+        last_ts = self._latest_ts()
+        submitted_at = order.ts_created or (last_ts + self._ctx.timeframe if last_ts is not None else now)
+        work = self._open[order.client_order_id] = _Working(accepted, last_ts, submitted_at // _NS_PER_DAY)
         events.order_updated(accepted)
         if self._book_of is not None and order.type in _BOOK_TYPES:
             book = self._book(order.instrument_id)
@@ -313,7 +318,7 @@ class PaperBroker:
         if problem is not None:
             raise InvalidOrderError(f"cannot amend {client_order_id}: {problem}")
         work.order = amended
-        work.after_ts = self._last_ts
+        work.after_ts = self._latest_ts()
         events.order_updated(amended)
         if self._book_of is not None and amended.type in _BOOK_TYPES and self._open.get(client_order_id) is work:
             book = self._book(amended.instrument_id)
@@ -326,8 +331,7 @@ class PaperBroker:
         instrument = self._ctx.instruments.get(order.instrument_id)
         if instrument is None:
             return f"unknown instrument {order.instrument_id!r}"
-        last_float = self._last_close.get(order.instrument_id)
-        last = None if last_float is None else to_decimal(last_float)
+        last = self._exact_close(order.instrument_id)
         try:
             if order.type is OrderType.MARKET and last is not None:  # no prices: order.check's lot rules,
                 instrument.check_quantity(order.quantity, last)  # and the minimum notional at the last close
@@ -354,7 +358,38 @@ class PaperBroker:
             )
         return None
 
+    def _exact_close(self, instrument_id: InstrumentId) -> Decimal | None:
+        """The last close of ``instrument_id`` as an exact decimal (converted once per bar at most)."""
+        last = self._last_close.get(instrument_id)
+        if last is None:
+            return None
+        cached = self._exact_closes.get(instrument_id)
+        if cached is not None and cached[0] == last and last:  # (0.0 == -0.0, whose reprs differ)
+            return cached[1]
+        exact = to_decimal(last)
+        self._exact_closes[instrument_id] = (last, exact)
+        return exact
+
     # --- matching -------------------------------------------------------------------------------------
+
+    def skip_quiet_bars(self, closes: dict[InstrumentId, float]) -> tuple[Sized, dict[InstrumentId, int]]:
+        """Let the engine call :meth:`on_bar` only while orders are open (a call per bar saved).
+
+        ``closes`` is the engine's last close per instrument, which it writes after the point where it
+        calls on_bar, as on_bar writes this broker's own; the broker reads it from now on. Returns the
+        open orders, which the engine tests at that point for every bar (empty: no call), and the
+        bar times per instrument, which the engine writes there instead (``[instrument_id] = ts``)
+        for a bar it does not pass on.
+        """
+        self._last_close = closes
+        self._bar_times = {}
+        return self._open, self._bar_times
+
+    def _latest_ts(self) -> int | None:
+        """The ts of the latest bar seen (of any instrument)."""
+        if self._bar_times:
+            return max(self._bar_times.values())
+        return self._last_ts  # (not linked, or no bar since: the latest bar on_bar saw before)
 
     def on_bar(self, bar: Bar) -> None:
         """Match the open orders of ``bar``'s instrument against it, in submission order.
@@ -362,7 +397,9 @@ class PaperBroker:
         Call with every bar before strategies see it. Orders submitted from now on (even from an event
         callback during this call) wait for a bar that opens later.
         """
-        if self._last_ts is None or bar.ts > self._last_ts:
+        if self._bar_times is not None:
+            self._bar_times[bar.instrument_id] = bar.ts
+        elif self._last_ts is None or bar.ts > self._last_ts:
             self._last_ts = bar.ts
         if self._open:  # the common case in a backtest is no open order: keep that path short
             instrument = self._ctx.instruments.get(bar.instrument_id)
@@ -391,6 +428,12 @@ class PaperBroker:
                 self._finish(work, OrderStatus.EXPIRED, "day order expired at the end of its UTC day", bar.ts)
                 continue
             if booked and order.type in _BOOK_TYPES:
+                continue
+            if order.type is OrderType.MARKET and tif is TimeInForce.GTC and budget is None and not order.reduce_only:
+                # The common case spelt out (what the general path below does for it): a market order
+                # fills whole at the open, as a taker.
+                price = self._taker_price(instrument, to_decimal(bar.open), order.side is Side.BUY)
+                self._fill(work, instrument, order.remaining, price, Liquidity.TAKER, bar.ts)
                 continue
             matched = self._price(work, instrument, bar)
             if matched is not None:
@@ -465,6 +508,8 @@ class PaperBroker:
 
     def _taker_price(self, instrument: Instrument, price: Decimal, buy: bool) -> Decimal:
         """``price`` moved by the slippage against the trader and rounded to the tick the same way."""
+        if not self._slipping:
+            return ceil_to(price, instrument.tick_size) if buy else floor_to(price, instrument.tick_size)
         if buy:
             return instrument.price_ceil(price * self._buy_slip)
         return instrument.price_floor(price * self._sell_slip)
@@ -649,7 +694,7 @@ class PaperBroker:
         ts: int,
     ) -> None:
         """Book a fill of ``quantity`` at ``price``, then report the fill and the order's new state."""
-        events = self._sink()
+        events = self._events or self._sink()
         order = work.order
         rate = self._params.maker_fee if liquidity is Liquidity.MAKER else self._params.taker_fee
         self._trades += 1
@@ -666,11 +711,9 @@ class PaperBroker:
             liquidity=liquidity,
             ts=ts,
         )
-        self._cash[instrument.quote] = (
-            self._cash.get(instrument.quote, ZERO) - fill.signed_quantity * price - fill.fee
-        )
-        position = self._positions.get(order.instrument_id, ZERO)
-        self._positions[order.instrument_id] = position + fill.signed_quantity
+        signed = fill.signed_quantity
+        self._cash[instrument.quote] = self._cash.get(instrument.quote, ZERO) - signed * price - fill.fee
+        self._positions[order.instrument_id] = self._positions.get(order.instrument_id, ZERO) + signed
         work.notional += price * quantity
         filled = order.filled_quantity + quantity
         work.order = order.updated(

@@ -191,6 +191,40 @@ class Order:
         set_(copy, "reason", self.reason if reason is _KEEP else reason)
         return copy
 
+    @classmethod
+    def market(
+        cls, client_order_id: ClientOrderId, strategy_id: StrategyId, instrument_id: InstrumentId, side: Side,
+        quantity: Decimal, ts: int,
+    ) -> Order:
+        """A new GTC market order of ``quantity`` (> 0), created (and last updated) at ``ts``.
+
+        What ``Order(..., type=OrderType.MARKET)`` builds, without the generic validator: the order
+        router places one of these per order, and only the quantity needs checking.
+        """
+        if not quantity > 0:
+            raise ValueError(f"order quantity must be > 0, got {quantity}")
+        order = _new_object(cls)
+        set_ = _set_attribute  # as in updated(): every field, spelt out
+        set_(order, "client_order_id", client_order_id)
+        set_(order, "strategy_id", strategy_id)
+        set_(order, "instrument_id", instrument_id)
+        set_(order, "side", side)
+        set_(order, "type", OrderType.MARKET)
+        set_(order, "quantity", quantity)
+        set_(order, "price", None)
+        set_(order, "trigger_price", None)
+        set_(order, "time_in_force", TimeInForce.GTC)
+        set_(order, "reduce_only", False)
+        set_(order, "post_only", False)
+        set_(order, "status", OrderStatus.SUBMITTED)
+        set_(order, "filled_quantity", ZERO)
+        set_(order, "avg_fill_price", None)
+        set_(order, "ts_created", ts)
+        set_(order, "ts_updated", ts)
+        set_(order, "venue_order_id", None)
+        set_(order, "reason", "")
+        return order
+
     @property
     def remaining(self) -> Decimal:
         """Unsigned quantity still to fill."""
