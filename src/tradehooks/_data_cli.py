@@ -39,6 +39,7 @@ from typing import Any
 
 import attrs
 
+from ._indicators_cli import parse_params
 from .exceptions import DataError, PresetError, TradehooksError
 from .model import Bar, Instrument, check_bar, format_ts, parse_timeframe, parse_ts
 
@@ -253,22 +254,17 @@ def _read_csv_unordered(path: Path) -> Iterator[Bar]:
 _INSTRUMENT_DEFAULTS = (("tick_size", "0.00000001"), ("lot_size", "0.00000001"))  # loose: any price, any size
 
 
+def _toml_value(text: str) -> Any:
+    """A VALUE that is a TOML value is read as one (``false``, ``50``, ``[1, 2]``), else as text."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
 def _pairs(items: Sequence[str], option: str) -> dict[str, Any]:
-    """``KEY=VALUE`` options as a table; a VALUE that is a TOML value is read as one."""
-    found: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise TradehooksError(f"{option} {item!r}: expected KEY=VALUE")
-        if key in found:
-            raise TradehooksError(f"{option} {key}: given twice")
-        try:
-            value: Any = tomllib.loads(f"value = {text}")["value"]
-        except tomllib.TOMLDecodeError:
-            value = text
-        found[key] = value
-    return found
+    """``KEY=VALUE`` options as a table, values read as TOML where they are TOML."""
+    return parse_params(items, option, _toml_value)
 
 
 def _instrument(symbol: str, params: dict[str, Any]) -> Instrument:

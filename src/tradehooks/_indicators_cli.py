@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -122,21 +122,24 @@ def _text(value: Any) -> str:
 # --- compute ------------------------------------------------------------------------------------------
 
 
-def parse_params(items: Sequence[str]) -> dict[str, Any]:
+def parse_params(items: Sequence[str], option: str = "--param",
+                 read: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """``["period=20", "source=high"]`` -> ``{"period": 20, "source": "high"}``.
 
-    A value reads as an integer, else a number, else ``none``/``null`` (``None``), ``true``/``false``,
-    else as text; the indicator's ``Params`` then check it.
+    By default a value reads as an integer, else a number, else ``none``/``null`` (``None``),
+    ``true``/``false``, else as text; ``read`` replaces that reading. The component's ``Params``
+    then check the values. Errors name ``option``.
     """
+    read = read or _value
     raw: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise TradehooksError(f"--param must be KEY=VALUE, got {item!r}")
+            raise TradehooksError(f"{option} must be KEY=VALUE, got {item!r}")
         if key in raw:
-            raise TradehooksError(f"--param {key} is given twice")
-        raw[key] = _value(text.strip())
+            raise TradehooksError(f"{option} {key} is given twice")
+        raw[key] = read(text.strip())
     return raw
 
 
