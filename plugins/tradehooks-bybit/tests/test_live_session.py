@@ -183,10 +183,6 @@ def test_a_live_session_trades_and_its_journal_matches_the_exchange(emu, tmp_pat
 
 def test_paper_trading_on_the_live_book(emu, tmp_path):
     """The bybit data source with an order book and the paper broker: fills walk the emulator's book."""
-    from tradehooks.builtins.paper import PaperBroker
-
-    if not hasattr(PaperBroker, "use_order_books"):
-        pytest.skip("the paper broker does not fill against order books in this version")
     text = PRESET.format(mode="paper", rest=emu.rest_url, ws=emu.ws_url, data_extra=", book_depth = 50",
                          broker="paper", broker_params="")
     session = Session(tmp_path, text)
