@@ -27,12 +27,11 @@ import os
 import random
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import anyio
 import anyio.lowlevel
-import httpx
 
 from ._errors import (
     BybitError,
@@ -43,6 +42,9 @@ from ._errors import (
     error_for,
 )
 from ._signing import rest_signature
+
+if TYPE_CHECKING:  # imported where a client is made: loading the plugin for a backtest does not need it
+    import httpx
 
 __all__ = ["HttpClient", "NullLog", "encode_query"]
 
@@ -199,6 +201,8 @@ class HttpClient:
         if self._client is not None and self._loop is not loop:
             self._client = None  # its pool belongs to an event loop that has ended: start afresh
         if self._client is None:
+            import httpx  # on first use (see the imports at the top)
+
             self._loop = loop
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout),
@@ -237,6 +241,8 @@ class HttpClient:
 
     async def _send(self, method: str, path: str, query: str, body: str, *, signed: bool,
                     retry: bool) -> dict[str, Any]:
+        import httpx  # loaded already by the client that sends the request
+
         url = f"{self._base_url}{path}?{query}" if query else f"{self._base_url}{path}"
         post = method == "POST"
         if signed and not self._synced:
