@@ -20,9 +20,10 @@ pass one.
   windows' worth of consecutive values times a banded matrix of the weights, one product per
   :data:`ROWS_PER_PRODUCT` rows (:func:`band_groups`); ``p + BAND_BLOCK - 1`` multiply-adds per
   window, which BLAS does faster than ``log p`` vector passes for such windows;
-* the rolling variance from sums of deviations from a shift local to each row of windows (its first
-  value, so the sums are of numbers no larger than the row's own moves), with the few windows whose
-  variance is tiny next to those sums (nearly flat ones) recomputed exactly.
+* the rolling variance from sums of deviations from a shift local to each row of
+  :data:`MOMENT_ROW` windows (its first value, so the sums are of numbers no larger than the row's own
+  moves), windowed by doubling over the rows laid end to end, with the few windows whose variance is
+  tiny next to those sums (nearly flat ones) recomputed exactly.
 
 Long arrays are processed in chunks of :data:`CHUNK` bars, so that the temporaries stay small and in
 cache: fresh memory costs a page fault per 4 KiB, which would otherwise cost more than the
@@ -85,6 +86,7 @@ BLOCK = 16  # values per recurrence block: one small matrix product, or one vect
 BAND_BLOCK = 16  # windows per row of a banded product
 BAND_MAX = 64  # the longest window summed by a banded product; longer ones by doubling
 ROWS_PER_GROUP = 2048  # rows copied out at once for the banded products (32,768 windows)
+MOMENT_ROW = 1024  # windows per row sharing one shift in the rolling moments
 ILL_CONDITIONED = 1e-6  # a window whose m2 is under this fraction of its sum of squares is recomputed
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -487,7 +489,8 @@ def band(weights: Array) -> Array:
     return matrix
 
 
-def band_groups(x: Array, p: int) -> Iterator[tuple[int, Array]]:
+def band_groups(x: Array, p: int, per_row: int = BAND_BLOCK,
+                rows_per_group: int = ROWS_PER_GROUP) -> Iterator[tuple[int, Array]]:
     """The windows of ``p`` values of ``x``, :data:`BAND_BLOCK` to a row: ``(first, rows)`` where
     ``rows`` (contiguous, at most :data:`ROWS_PER_GROUP` of them) holds ``x[w : w + BAND_BLOCK + p -
     1]`` in its row for the windows ``w = first, first + BAND_BLOCK, ...``. The last row is padded
@@ -496,19 +499,19 @@ def band_groups(x: Array, p: int) -> Iterator[tuple[int, Array]]:
     count = x.shape[0] - p + 1
     if count <= 0:
         return
-    rows = -(-count // BAND_BLOCK)
-    full = (x.shape[0] - p + 1) // BAND_BLOCK  # rows within x; the last one, if partial, is padded
-    view = sliding_window_view(x, BAND_BLOCK + p - 1)[::BAND_BLOCK]
-    buffer = np.empty((min(rows, ROWS_PER_GROUP), BAND_BLOCK + p - 1))
-    for row in range(0, rows, ROWS_PER_GROUP):
-        group = buffer[: min(ROWS_PER_GROUP, rows - row)]
+    rows = -(-count // per_row)
+    full = (x.shape[0] - p + 1) // per_row  # rows within x; the last one, if partial, is padded
+    view = sliding_window_view(x, per_row + p - 1)[::per_row]
+    buffer = np.empty((min(rows, rows_per_group), per_row + p - 1))
+    for row in range(0, rows, rows_per_group):
+        group = buffer[: min(rows_per_group, rows - row)]
         inside = min(full - row, group.shape[0])
         group[:inside] = view[row : row + inside]
         if inside < group.shape[0]:  # the last row: what is left of x, then its last value
-            tail = x[(row + inside) * BAND_BLOCK :]
+            tail = x[(row + inside) * per_row :]
             group[inside, : tail.shape[0]] = tail
             group[inside, tail.shape[0] :] = x[-1]
-        yield row * BAND_BLOCK, group
+        yield row * per_row, group
 
 
 def band_product(rows: Array, matrix: Array, out: Array) -> Array:
@@ -532,45 +535,79 @@ def band_sums(x: Array, weights: Array, out: Array) -> None:
 
 def rolling_moments(x: Array, p: int, mean: Array | None, m2: Array) -> None:
     """The mean (unless ``mean`` is None) and the sum of squared deviations from it of each full
-    window of ``p`` values, into ``mean`` and ``m2`` (one element per window)."""
+    window of ``p`` values, into ``mean`` and ``m2`` (one element per window).
+
+    Rows of :data:`MOMENT_ROW` windows share a shift (the row's first value), so the sums are of
+    deviations no larger than the row's own moves; the sums of the deviations and of their squares
+    are windowed by doubling (:func:`window_sums`) in buffers kept from group to group."""
     count = x.shape[0] - p + 1
     if count <= 0:
         return
-    if p > BAND_MAX:
-        _doubling_moments(x, p, np.empty(count) if mean is None else mean, m2)
-        return
-    ones = band(np.ones(p))
-    s1_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
-    s2_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
-    doubtful_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK), dtype=bool)
-    for first, rows in band_groups(x, p):
+    per_row = MOMENT_ROW
+    rows_per_group = max(1, CHUNK // per_row)
+    width = per_row + p - 1
+    size = min(-(-count // per_row), rows_per_group) * width
+    squares, spare, s1_buffer, s2_buffer = np.empty((4, size))
+    for first, rows in band_groups(x, p, per_row, rows_per_group):
+        # the rows end to end, as one array (vector steps over 2-D slices are several times slower):
+        # the windows that run from one row into the next are computed too, and dropped
         r = rows.shape[0]
         shift = rows[:, :1].copy()
-        rows -= shift  # each row's deviations from its first value
-        s1 = band_product(rows, ones, s1_buffer[:r])
-        np.multiply(rows, rows, out=rows)
-        s2 = band_product(rows, ones, s2_buffer[:r])
-        size = min(count - first, r * BAND_BLOCK)
+        rows -= shift
+        flat = rows.reshape(-1)
+        length = flat.shape[0] - p + 1
+        np.multiply(flat, flat, out=squares[: r * width])
+        s1 = window_sums(flat, p, s1_buffer[:length], spare)
+        s2 = window_sums(squares[: r * width], p, s2_buffer[:length], spare)
         s1 *= 1.0 / p  # the deviations' mean
-        whole = size == r * BAND_BLOCK  # else the last group, with windows past the end
-        m2_out = m2[first : first + size].reshape(r, BAND_BLOCK) if whole else np.empty((r, BAND_BLOCK))
+        size = min(count - first, r * per_row)
         if mean is not None:
-            mean_out = mean[first : first + size].reshape(r, BAND_BLOCK) if whole else rows[:, :BAND_BLOCK]
-            np.add(s1, shift, out=mean_out)
-            if not whole:
-                mean[first:] = mean_out.reshape(-1)[:size]
+            means = mean[first : first + size]
+            if size == r * per_row:
+                np.add(s1_buffer[: r * width].reshape(r, width)[:, :per_row], shift, out=means.reshape(r, per_row))
+            else:
+                means[:] = (s1_buffer[: r * width].reshape(r, width)[:, :per_row] + shift).reshape(-1)[:size]
         np.multiply(s1, s1, out=s1)
         s1 *= p
-        np.subtract(s2, s1, out=m2_out)  # s2 - (sum of the deviations) ** 2 / p
+        np.subtract(s2, s1, out=s1)  # s2 - (sum of the deviations) ** 2 / p
+        m2_rows = m2[first : first + size]
+        if size == r * per_row:
+            m2_rows.reshape(r, per_row)[:] = s1_buffer[: r * width].reshape(r, width)[:, :per_row]
+        else:
+            m2_rows[:] = s1_buffer[: r * width].reshape(r, width)[:, :per_row].reshape(-1)[:size]
         s2 *= ILL_CONDITIONED
-        doubtful = np.less_equal(m2_out, s2, out=doubtful_buffer[:r])
-        if not whole:
-            m2[first:] = m2_out.reshape(-1)[:size]
-        if doubtful.any():
-            where = np.flatnonzero(doubtful.reshape(-1)[:size])
+        doubtful = np.flatnonzero(np.less_equal(s1, s2))
+        if doubtful.size:
+            row, column = np.divmod(doubtful, width)
+            where = row * per_row + column
+            where = where[(column < per_row) & (where < size)]
             if where.size:
                 _exact_m2(x, p, where + first, m2)
     np.maximum(m2, 0.0, out=m2)
+
+
+def window_sums(x: Array, p: int, out: Array, spare: Array) -> Array:
+    """The sums of the windows of ``p`` values along the last axis of ``x`` into ``out`` (as many as
+    there are full windows), by doubling as :func:`windowed` does, but in the buffers: ``x`` and
+    ``spare`` (of its shape) are overwritten with the levels."""
+    length = out.shape[-1]
+    started = False
+    offset, size, level, free = 0, 1, x, spare
+    while True:
+        if p & size:
+            part = level[..., offset : offset + length]
+            if started:
+                np.add(out, part, out=out)
+            else:
+                np.copyto(out, part)
+                started = True
+            offset += size
+        if size * 2 > p:
+            return out
+        count = level.shape[-1] - size
+        np.add(level[..., :-size], level[..., size:], out=free[..., :count])
+        level, free = free[..., :count], level
+        size *= 2
 
 
 def _exact_m2(x: Array, p: int, where: Array, m2: Array) -> None:
@@ -580,25 +617,6 @@ def _exact_m2(x: Array, p: int, where: Array, m2: Array) -> None:
     centred = windows - windows[:, :1]
     centred -= centred.mean(axis=1, keepdims=True)
     m2[where] = np.einsum("ij,ij->i", centred, centred)
-
-
-def _doubling_moments(x: Array, p: int, mean: Array, m2: Array, per_shift: int = 1024) -> None:
-    """:func:`rolling_moments` of long windows: windowed sums by doubling, ``per_shift`` windows
-    sharing one shift."""
-    count = mean.shape[0]
-    blocks = -(-count // per_shift)
-    padded = np.concatenate([x, np.full(blocks * per_shift - count, x[-1])])
-    rows = sliding_window_view(padded, per_shift + p - 1)[::per_shift]
-    shift = rows[:, :1]
-    deviations = rows - shift
-    s1 = rolling_sum(deviations, p)
-    s2 = rolling_sum(deviations * deviations, p)
-    mean[:] = (shift + s1 / p).reshape(-1)[:count]
-    m2[:] = (s2 - s1 * s1 / p).reshape(-1)[:count]
-    doubtful = np.flatnonzero(m2 <= ILL_CONDITIONED * s2.reshape(-1)[:count])
-    if doubtful.size:
-        _exact_m2(x, p, doubtful, m2)
-    np.maximum(m2, 0.0, out=m2)
 
 
 def stochastic(value: Array, highest: Array, lowest: Array) -> Array:
