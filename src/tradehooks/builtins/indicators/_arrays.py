@@ -160,7 +160,7 @@ def _kama(params: Any, c: Columns) -> Result:
     x = c[params.source]
     p = params.period
     n = c.size
-    out = nan(n)
+    out = vector.nan_before(n, p)
     if n <= p:
         return {"value": out}
     y = float(x[p - 1])  # TA-Lib starts from the value before the first

@@ -59,6 +59,7 @@ __all__ = [
     "ema",
     "flat",
     "nan",
+    "nan_before",
     "placed",
     "recurrence",
     "rolling_arg_extreme",
@@ -131,6 +132,14 @@ class Columns:
 
 def nan(n: int) -> Array:
     return np.full(n, np.nan)
+
+
+def nan_before(n: int, first: int) -> Array:
+    """An array of ``n`` values, NaN before ``first`` and unset from there on (for a kernel that fills
+    every one of those: filling them with NaN too would cost a pass over memory)."""
+    out = np.empty(n)
+    out[:first] = np.nan
+    return out
 
 
 def placed(n: int, first: int, values: Array) -> Array:
@@ -445,8 +454,8 @@ def ema(x: Array, period: int, start: int = 0) -> Array:
     """TA-Lib's EMA of ``x[start:]``: the mean of its first ``period`` values, then
     ``ema = (1 - k) * ema + k * x`` with ``k = 2 / (period + 1)``; NaN before."""
     n = x.shape[0]
-    out = nan(n)
     first = start + period - 1
+    out = nan_before(n, first)
     if first >= n:
         return out
     k = 2.0 / (period + 1)
@@ -457,7 +466,7 @@ def ema(x: Array, period: int, start: int = 0) -> Array:
 def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array]) -> Array:
     """Wilder's smoothing of ``terms``: the mean of rows ``first - period + 1 .. first`` at ``first``,
     then ``s = (s * (period - 1) + term) / period``; NaN before."""
-    out = nan(n)
+    out = nan_before(n, first)
     if first >= n:
         return out
     seed = math.fsum(terms(first - period + 1, first + 1).tolist()) / period
@@ -628,7 +637,7 @@ def stochastic(value: Array, highest: Array, lowest: Array) -> Array:
 
 def rsi(x: Array, period: int) -> Array:
     n = x.shape[0]
-    out = nan(n)
+    out = nan_before(n, period)
     if n <= period:
         return out
     change = np.diff(x[: period + 1])
