@@ -82,7 +82,7 @@ CHUNK = 32_768  # bars per chunk: the temporaries of a chunk fit in the L2 cache
 ROWS_PER_PRODUCT = 512  # blocks per matrix product: small enough that BLAS stays on one thread (a
 # second BLAS thread only waits for a core on a busy machine, and then costs a hundred times more)
 BANK_BLOCK = 16  # inputs per block of a Bank
-BANK_RUN = 2  # chunks per run of a Bank
+BANK_RUN = 4  # chunks per run of a Bank
 BLOCK = 16  # values per recurrence block: one small matrix product, or one vector step, per value
 BAND_BLOCK = 16  # windows per row of a banded product
 BAND_MAX = 64  # the longest window summed by a banded product; longer ones by doubling
@@ -152,7 +152,7 @@ def placed(n: int, first: int, values: Array) -> Array:
 
 def chunks(start: int, stop: int, chunks_per_run: int = 1) -> list[tuple[int, int]]:
     """``[start, stop)`` cut into runs of ``chunks_per_run`` times :data:`CHUNK` (a :class:`Bank`
-    runs two at once: its buffers are smaller than the input it reads)."""
+    runs several at once: its buffers are smaller than the input it reads)."""
     size = CHUNK * chunks_per_run
     return [(s, min(s + size, stop)) for s in range(start, stop, size)]
 
@@ -391,7 +391,12 @@ class Bank:
         flushed(self.weights)
         flushed(self.ends)
         self.decays = [Decay(self.ends[size + i, i]) for i in range(m)]
-        self._inputs = self._values = np.empty((0, 0))
+        # per state, the weights of a block's inputs in its end value (a vector: one matrix-vector
+        # product each costs less than one product with a matrix of a few columns); per output, its
+        # weights (each output written straight into place)
+        self.input_ends = [np.ascontiguousarray(self.ends[:size, i]) for i in range(m)]
+        self.per_output = [np.ascontiguousarray(self.weights[:, o * size : (o + 1) * size]) for o in range(outputs)]
+        self._inputs = np.empty((0, 0))
 
     def step(self, state: list[Any], x: Any) -> list[Any]:
         """The states after one more input ``x`` (numbers, or arrays of as many cases)."""
@@ -412,25 +417,20 @@ class Bank:
         if rows:
             if self._inputs.shape[0] != rows:  # buffers kept from chunk to chunk: fresh ones cost
                 self._inputs = np.empty((rows, size + m))  # more in page faults than the arithmetic
-                self._values = np.empty((rows, self.weights.shape[1]))
             inputs = self._inputs  # a block's inputs, then the states at its start
-            inputs[:, :size] = x[:full].reshape(rows, size)
-            local = inputs[:, :size] @ self.ends[:size]  # the block ends' share of the block's inputs
+            blocks = x[:full].reshape(rows, size)
+            inputs[:, :size] = blocks
             starts = inputs[:, size:]
             for i in range(m):
-                terms = local[:, i]
+                terms = blocks @ self.input_ends[i]  # the block end's share of the block's inputs
                 if i:
                     terms = terms + starts[:, :i] @ self.ends[size : size + i, i]
                 ends = self.decays[i](np.ascontiguousarray(terms), state[i])
                 starts[0, i] = state[i]
                 starts[1:, i] = ends[:-1]
                 state = state[:i] + [float(ends[-1])] + state[i + 1 :]
-            if len(outs) == 1:
-                band_product(inputs, self.weights, outs[0][offset : offset + full].reshape(rows, size))
-            else:
-                values = band_product(inputs, self.weights, self._values)
-                for o, out in enumerate(outs):
-                    out[offset : offset + full].reshape(rows, size)[:] = values[:, o * size : (o + 1) * size]
+            for out, weights in zip(outs, self.per_output):  # each output straight into place
+                band_product(inputs, weights, out[offset : offset + full].reshape(rows, size))
         for t in range(full, n):  # the last few inputs, one step each
             state = self.step(state, float(x[t]))
             for out, row in zip(outs, self.h):
