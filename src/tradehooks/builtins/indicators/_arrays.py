@@ -416,7 +416,7 @@ def _willr(params: Any, c: Columns) -> Result:
     return {"value": placed(c.size, p - 1, values)}
 
 
-def _atr_array(params: Any, c: Columns) -> Array:
+def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] | None = None) -> Array:
     high, low, close = c["high"], c["low"], c["close"]
     buffers = np.empty((2, min(vector.CHUNK * vector.BANK_RUN, c.size)))  # reused from chunk to chunk
 
@@ -429,7 +429,7 @@ def _atr_array(params: Any, c: Columns) -> Array:
         np.minimum(low[s:e], previous, out=lows)
         return np.subtract(out, lows, out=out)
 
-    return wilder(c.size, params.period, params.period, ranges)
+    return wilder(c.size, params.period, params.period, ranges, then)
 
 
 def _atr(params: Any, c: Columns) -> Result:
@@ -438,12 +438,17 @@ def _atr(params: Any, c: Columns) -> Result:
 
 def _natr(params: Any, c: Columns) -> Result:
     close = c["close"]
-    out = _atr_array(params, c)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out /= close
-    out *= 100.0
-    out[close == 0.0] = 0.0
-    return {"value": out}
+
+    def normalized(out: Array, s: int, e: int) -> None:  # each chunk of the ATR as it is made, in cache
+        values = out[s:e]
+        closes = close[s:e]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values /= closes
+        values *= 100.0
+        if not np.all(closes):
+            values[closes == 0.0] = 0.0
+
+    return {"value": _atr_array(params, c, normalized)}
 
 
 def _trange(params: Any, c: Columns) -> Result:

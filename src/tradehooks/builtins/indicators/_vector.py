@@ -439,14 +439,19 @@ class Bank:
 
 
 def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, int], Array],
-            gain: float = 1.0) -> Array:
+           gain: float = 1.0, then: Callable[[Array, int, int], None] | None = None) -> Array:
     """Fill ``out[first:]`` with ``y = a * y + gain * terms`` from ``y = seed`` at ``first``, chunk by
-    chunk (``terms(s, e)`` gives the terms of rows ``s:e``); return ``out``."""
+    chunk (``terms(s, e)`` gives the terms of rows ``s:e``; ``then(out, s, e)``, if given, is called
+    on rows ``s:e`` once they are filled, while they are in cache); return ``out``."""
     out[first] = seed
     bank = Bank([a], [gain], [1.0], [[]], [[1.0]])
     state = [seed]
+    if then is not None:
+        then(out, first, first + 1)
     for s, e in chunks(first + 1, out.shape[0], BANK_RUN):
         state = bank.run(terms(s, e), state, [out], s)
+        if then is not None:
+            then(out, s, e)
     return out
 
 
@@ -463,14 +468,15 @@ def ema(x: Array, period: int, start: int = 0) -> Array:
     return smooth(out, first, seed, 1.0 - k, lambda s, e: x[s:e], gain=k)
 
 
-def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array]) -> Array:
+def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array],
+           then: Callable[[Array, int, int], None] | None = None) -> Array:
     """Wilder's smoothing of ``terms``: the mean of rows ``first - period + 1 .. first`` at ``first``,
     then ``s = (s * (period - 1) + term) / period``; NaN before."""
     out = nan_before(n, first)
     if first >= n:
         return out
     seed = math.fsum(terms(first - period + 1, first + 1).tolist()) / period
-    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period)
+    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period, then=then)
 
 
 def true_range(high: Array, low: Array, close: Array, s: int, e: int) -> Array:
