@@ -429,7 +429,7 @@ def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] 
         np.minimum(low[s:e], previous, out=lows)
         return np.subtract(out, lows, out=out)
 
-    return wilder(c.size, params.period, params.period, ranges, then)
+    return wilder(c.size, params.period, params.period, ranges, then, scratch=True)
 
 
 def _atr(params: Any, c: Columns) -> Result:
@@ -445,7 +445,7 @@ def _natr(params: Any, c: Columns) -> Result:
         with np.errstate(invalid="ignore", divide="ignore"):
             values /= closes
         values *= 100.0
-        if not np.all(closes):
+        if not closes.min() > 0.0 and not np.all(closes):  # a minimum is the fastest pass
             values[closes == 0.0] = 0.0
 
     return {"value": _atr_array(params, c, normalized)}

@@ -410,14 +410,16 @@ class Bank:
             new.append(a * state[i] + k * drive)
         return new
 
-    def run(self, x: Array, state: list[float], outs: Sequence[Array], offset: int) -> list[float]:
+    def run(self, x: Array, state: list[float], outs: Sequence[Array], offset: int,
+            scratch: bool = False) -> list[float]:
         """Feed ``x`` from the states ``state``: output ``o`` for ``x[t]`` goes to
-        ``outs[o][offset + t]``; return the states after the last input."""
+        ``outs[o][offset + t]``; return the states after the last input. With ``scratch``, ``x`` is
+        a buffer of the caller's that may be overwritten."""
         n, m, size = x.shape[0], len(self.a), BANK_BLOCK
         rows = n // size
         full = rows * size
         if rows and self.folded is not None:
-            state = self._run_folded(x[:full].reshape(rows, size), state[0], outs, offset)
+            state = self._run_folded(x[:full].reshape(rows, size), state[0], outs, offset, scratch)
         elif rows:
             if self._inputs.shape[0] != rows:  # buffers kept from chunk to chunk: fresh ones cost
                 self._inputs = np.empty((rows, size + m))  # more in page faults than the arithmetic
@@ -441,16 +443,20 @@ class Bank:
                 out[offset + t] = sum(w * v for w, v in zip(row, state))
         return state
 
-    def _run_folded(self, blocks: Array, start: float, outs: Sequence[Array], offset: int) -> list[float]:
+    def _run_folded(self, blocks: Array, start: float, outs: Sequence[Array], offset: int,
+                    scratch: bool) -> list[float]:
         """:meth:`run` for a single state, whose start is folded into each block's first input: with
         ``s = a * s + k * c * x``, the start ``s0`` adds what an input of ``a * s0 / (k * c)`` adds, so
         the blocks' own products give the outputs (no copy into a wider buffer, one column fewer)."""
         rows, size = blocks.shape
         ends = self.decays[0](blocks @ self.input_ends[0], start)
-        if self._inputs.shape != blocks.shape:
-            self._inputs = np.empty(blocks.shape)
-        inputs = self._inputs
-        np.copyto(inputs, blocks)
+        if scratch:
+            inputs = blocks
+        else:
+            if self._inputs.shape != blocks.shape:
+                self._inputs = np.empty(blocks.shape)
+            inputs = self._inputs
+            np.copyto(inputs, blocks)
         column = inputs[:, 0]
         column[0] += self.folded * start
         column[1:] += self.folded * ends[:-1]
@@ -460,17 +466,19 @@ class Bank:
 
 
 def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, int], Array],
-           gain: float = 1.0, then: Callable[[Array, int, int], None] | None = None) -> Array:
+           gain: float = 1.0, then: Callable[[Array, int, int], None] | None = None,
+           scratch: bool = False) -> Array:
     """Fill ``out[first:]`` with ``y = a * y + gain * terms`` from ``y = seed`` at ``first``, chunk by
     chunk (``terms(s, e)`` gives the terms of rows ``s:e``; ``then(out, s, e)``, if given, is called
-    on rows ``s:e`` once they are filled, while they are in cache); return ``out``."""
+    on rows ``s:e`` once they are filled, while they are in cache; with ``scratch``, the terms are
+    buffers that may be overwritten); return ``out``."""
     out[first] = seed
     bank = Bank([a], [gain], [1.0], [[]], [[1.0]])
     state = [seed]
     if then is not None:
         then(out, first, first + 1)
     for s, e in chunks(first + 1, out.shape[0], BANK_RUN):
-        state = bank.run(terms(s, e), state, [out], s)
+        state = bank.run(terms(s, e), state, [out], s, scratch)
         if then is not None:
             then(out, s, e)
     return out
@@ -490,14 +498,14 @@ def ema(x: Array, period: int, start: int = 0) -> Array:
 
 
 def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array],
-           then: Callable[[Array, int, int], None] | None = None) -> Array:
+           then: Callable[[Array, int, int], None] | None = None, scratch: bool = False) -> Array:
     """Wilder's smoothing of ``terms``: the mean of rows ``first - period + 1 .. first`` at ``first``,
     then ``s = (s * (period - 1) + term) / period``; NaN before."""
     out = nan_before(n, first)
     if first >= n:
         return out
     seed = math.fsum(terms(first - period + 1, first + 1).tolist()) / period
-    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period, then=then)
+    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period, then=then, scratch=scratch)
 
 
 def true_range(high: Array, low: Array, close: Array, s: int, e: int) -> Array:
