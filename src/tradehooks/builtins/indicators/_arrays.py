@@ -225,6 +225,7 @@ class _BoundedScan:
 
     def __init__(self, size: int) -> None:
         self.triangle = np.triu(np.ones((16, 16)))
+        self.ones = np.ones(16)
         self.logs = np.empty(size)
         self.sums = np.empty(size)
 
@@ -239,9 +240,9 @@ class _BoundedScan:
             vector.band_product(logs, self.triangle, sums)  # at most 512 rows a product: one BLAS thread
             products = np.exp(sums, out=logs)  # A
             scaled = np.divide(b[:full], self.logs[:full], out=b[:full]).reshape(rows, 16)
-            vector.band_product(scaled, self.triangle, sums)  # sum(b[j] / A[j] for j <= k)
             ends_a = products[:, -1].copy()
-            ends_b = sums[:, -1] * ends_a
+            ends_b = scaled @ self.ones  # the block ends from zero, over A[15]
+            ends_b *= ends_a
             if rows > 64:
                 ends = _bounded_scan_ends(ends_a, ends_b, y0)
             else:
@@ -249,8 +250,10 @@ class _BoundedScan:
                 for i, (f, t) in enumerate(zip(ends_a.tolist(), ends_b.tolist())):
                     y = f * y + t
                     ends[i] = y
-            sums[0] += y0
-            sums[1:] += ends[:-1, None]
+            column = scaled[:, 0]  # each block's start added to its first term: y0 + sum(...)
+            column[0] += y0
+            column[1:] += ends[:-1]
+            vector.band_product(scaled, self.triangle, sums)  # y0 + sum(b[j] / A[j] for j <= k)
             np.multiply(products, sums, out=out[:full].reshape(rows, 16))
             y = float(ends[-1])
         else:
