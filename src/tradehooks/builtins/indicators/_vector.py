@@ -457,9 +457,11 @@ class Bank:
                 self._inputs = np.empty(blocks.shape)
             inputs = self._inputs
             np.copyto(inputs, blocks)
+        folded = self.folded
+        assert folded is not None
         column = inputs[:, 0]
-        column[0] += self.folded * start
-        column[1:] += self.folded * ends[:-1]
+        column[0] += folded * start
+        column[1:] += folded * ends[:-1]
         for out, weights in zip(outs, self.per_output):
             band_product(inputs, weights[:size], out[offset : offset + rows * size].reshape(rows, size))
         return [float(ends[-1])]
