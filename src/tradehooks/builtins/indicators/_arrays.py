@@ -45,6 +45,8 @@ from ._vector import (
 
 __all__ = ["run_arrays"]
 
+_KAMA_RUN = 2  # chunks per run of KAMA (longer runs, fewer calls)
+
 
 def run_arrays(cls: Any, params: Any, data: Any) -> Any:
     """``cls.batch(params, data)`` for an array or a mapping of columns (see ``BuiltinIndicator.batch``)."""
@@ -152,16 +154,27 @@ def _tema(params: Any, c: Columns) -> Result:
 
 
 def _kama(params: Any, c: Columns) -> Result:
+    """The constants chunk by chunk, then ``kama = a * kama + b`` (``a = 1 - constant``, ``b =
+    constant * x``) by :class:`_BoundedScan`, with buffers kept from chunk to chunk (fresh memory costs
+    more in page faults than the arithmetic)."""
     x = c[params.source]
     p = params.period
     n = c.size
-    out = nan(n)
+    out = vector.nan_before(n, p)
     if n <= p:
         return {"value": out}
     y = float(x[p - 1])  # TA-Lib starts from the value before the first
-    for s, e in chunks(p, n):
-        path = rolling_sum(np.abs(np.diff(x[s - p : e])), p)  # the steps into x[t - p + 1 .. t]
-        constant = x[s:e] - x[s - p : e - p]  # the change over the window, then its ratio to the path
+    size = min(vector.CHUNK * _KAMA_RUN, n - p)
+    steps, spare, factor, term = np.empty((4, size + p))
+    scan = _BoundedScan(size)
+    for s, e in chunks(p, n, _KAMA_RUN):
+        m = e - s
+        moves = steps[: m + p - 1]
+        np.subtract(x[s - p + 1 : e], x[s - p : e - 1], out=moves)
+        np.abs(moves, out=moves)
+        path = _window_sums(moves, p, factor[:m], spare)  # the steps into x[t - p + 1 .. t]
+        constant = term[:m]
+        np.subtract(x[s:e], x[s - p : e - p], out=constant)  # the change over the window
         with np.errstate(invalid="ignore", divide="ignore"):
             np.divide(constant, path, out=constant)
         np.abs(constant, out=constant)
@@ -170,11 +183,111 @@ def _kama(params: Any, c: Columns) -> Result:
         np.fmin(constant, 1.0, out=constant)
         constant *= averages._KAMA_SPREAD
         constant += averages._KAMA_SLOWEST
-        constant *= constant
-        segment = recurrence(constant * x[s:e], 1.0 - constant, y)
-        out[s:e] = segment
-        y = float(segment[-1])
+        np.multiply(constant, constant, out=constant)
+        a = np.subtract(1.0, constant, out=factor[:m])  # at least 1 - (2/3) ** 2 = 5/9
+        b = np.multiply(constant, x[s:e], out=constant)
+        y = scan(a, b, y, out[s:e])
     return {"value": out}
+
+
+def _window_sums(x: Array, p: int, out: Array, spare: Array) -> Array:
+    """The sums of the windows of ``p`` values of ``x`` into ``out`` (one per window), by doubling as
+    :func:`~._vector.rolling_sum` does, but in the buffers ``out`` and ``spare`` (``x`` is overwritten
+    with the levels)."""
+    length = out.shape[0]
+    started = False
+    offset, size, level, free = 0, 1, x, spare
+    while True:
+        if p & size:
+            part = level[offset : offset + length]
+            if started:
+                np.add(out, part, out=out)
+            else:
+                out[:] = part
+                started = True
+            offset += size
+        if size * 2 > p:
+            return out
+        count = level.shape[0] - size
+        np.add(level[:-size], level[size:], out=free[:count])
+        level, free = free[:count], level
+        size *= 2
+
+
+class _BoundedScan:
+    """``y[t] = a[t] * y[t-1] + b[t]`` for factors ``a`` in ``[5/9, 1]`` (KAMA's), in blocks of 16
+    laid out as rows: with ``A[k]`` the product of the block's factors up to ``k``,
+    ``y[k] = A[k] * (y0 + sum(b[j] / A[j] for j <= k))``. ``A`` comes from the cumulative sums of
+    ``log a`` and the sums of ``b / A`` from one matrix product each (with the triangle of ones);
+    ``A`` is at least ``(5/9) ** 16`` (no underflow), and ``A[k] / A[j] <= 1`` for ``j <= k``, so the
+    rounding errors stay those of the plain sums. The block ends follow the same recursion one level
+    up (factors at least ``(5/9) ** 256``), and the ends of those blocks a scalar loop."""
+
+    def __init__(self, size: int) -> None:
+        self.triangle = np.triu(np.ones((16, 16)))
+        self.ones = np.ones(16)
+        self.logs = np.empty(size)
+        self.sums = np.empty(size)
+
+    def __call__(self, a: Array, b: Array, y0: float, out: Array) -> float:
+        n = a.shape[0]
+        rows = n // 16
+        full = rows * 16
+        y = y0
+        if rows > 1:
+            logs, sums = self.logs[:full].reshape(rows, 16), self.sums[:full].reshape(rows, 16)
+            np.log(a[:full], out=self.logs[:full])
+            vector.band_product(logs, self.triangle, sums)  # at most 512 rows a product: one BLAS thread
+            products = np.exp(sums, out=logs)  # A
+            scaled = np.divide(b[:full], self.logs[:full], out=b[:full]).reshape(rows, 16)
+            ends_a = products[:, -1].copy()
+            ends_b = scaled @ self.ones  # the block ends from zero, over A[15]
+            ends_b *= ends_a
+            if rows > 64:
+                ends = _bounded_scan_ends(ends_a, ends_b, y0)
+            else:
+                ends = np.empty(rows)
+                for i, (f, t) in enumerate(zip(ends_a.tolist(), ends_b.tolist())):
+                    y = f * y + t
+                    ends[i] = y
+            column = scaled[:, 0]  # each block's start added to its first term: y0 + sum(...)
+            column[0] += y0
+            column[1:] += ends[:-1]
+            vector.band_product(scaled, self.triangle, sums)  # y0 + sum(b[j] / A[j] for j <= k)
+            np.multiply(products, sums, out=out[:full].reshape(rows, 16))
+            y = float(ends[-1])
+        else:
+            full = 0
+        for t, (f, term) in enumerate(zip(a[full:].tolist(), b[full:].tolist()), start=full):
+            y = f * y + term
+            out[t] = y
+        return y
+
+
+def _bounded_scan_ends(a: Array, b: Array, y0: float) -> Array:
+    """The block ends of :class:`_BoundedScan`: the same in blocks of 32 ends (factors at least
+    ``(5/9) ** 16``, products at least ``(5/9) ** 512``, about 1e-131), their ends by a scalar loop."""
+    n = a.shape[0]
+    rows = n // 32
+    full = rows * 32
+    products = np.exp(np.log(a[:full]).reshape(rows, 32) @ _TRIANGLE_32)
+    sums = (b[:full].reshape(rows, 32) / products) @ _TRIANGLE_32
+    ends = np.empty(rows)
+    y = y0
+    for i, (f, t) in enumerate(zip(products[:, -1].tolist(), (sums[:, -1] * products[:, -1]).tolist())):
+        y = f * y + t
+        ends[i] = y
+    sums[0] += y0
+    sums[1:] += ends[:-1, None]
+    out = np.empty(n)
+    np.multiply(products, sums, out=out[:full].reshape(rows, 32))
+    for t in range(full, n):
+        y = float(a[t]) * y + float(b[t])
+        out[t] = y
+    return out
+
+
+_TRIANGLE_32 = np.triu(np.ones((32, 32)))
 
 
 def _stoch(params: Any, c: Columns) -> Result:
@@ -306,7 +419,7 @@ def _willr(params: Any, c: Columns) -> Result:
     return {"value": placed(c.size, p - 1, values)}
 
 
-def _atr_array(params: Any, c: Columns) -> Array:
+def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] | None = None) -> Array:
     high, low, close = c["high"], c["low"], c["close"]
     buffers = np.empty((2, min(vector.CHUNK * vector.BANK_RUN, c.size)))  # reused from chunk to chunk
 
@@ -319,7 +432,7 @@ def _atr_array(params: Any, c: Columns) -> Array:
         np.minimum(low[s:e], previous, out=lows)
         return np.subtract(out, lows, out=out)
 
-    return wilder(c.size, params.period, params.period, ranges)
+    return wilder(c.size, params.period, params.period, ranges, then, scratch=True)
 
 
 def _atr(params: Any, c: Columns) -> Result:
@@ -328,12 +441,17 @@ def _atr(params: Any, c: Columns) -> Result:
 
 def _natr(params: Any, c: Columns) -> Result:
     close = c["close"]
-    out = _atr_array(params, c)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out /= close
-    out *= 100.0
-    out[close == 0.0] = 0.0
-    return {"value": out}
+
+    def normalized(out: Array, s: int, e: int) -> None:  # each chunk of the ATR as it is made, in cache
+        values = out[s:e]
+        closes = close[s:e]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values /= closes
+        values *= 100.0
+        if not closes.min() > 0.0 and not np.all(closes):  # a minimum is the fastest pass
+            values[closes == 0.0] = 0.0
+
+    return {"value": _atr_array(params, c, normalized)}
 
 
 def _trange(params: Any, c: Columns) -> Result:

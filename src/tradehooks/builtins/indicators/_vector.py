@@ -20,9 +20,10 @@ pass one.
   windows' worth of consecutive values times a banded matrix of the weights, one product per
   :data:`ROWS_PER_PRODUCT` rows (:func:`band_groups`); ``p + BAND_BLOCK - 1`` multiply-adds per
   window, which BLAS does faster than ``log p`` vector passes for such windows;
-* the rolling variance from sums of deviations from a shift local to each row of windows (its first
-  value, so the sums are of numbers no larger than the row's own moves), with the few windows whose
-  variance is tiny next to those sums (nearly flat ones) recomputed exactly.
+* the rolling variance from sums of deviations from a shift local to each row of
+  :data:`MOMENT_ROW` windows (its first value, so the sums are of numbers no larger than the row's own
+  moves), windowed by doubling over the rows laid end to end, with the few windows whose variance is
+  tiny next to those sums (nearly flat ones) recomputed exactly.
 
 Long arrays are processed in chunks of :data:`CHUNK` bars, so that the temporaries stay small and in
 cache: fresh memory costs a page fault per 4 KiB, which would otherwise cost more than the
@@ -58,6 +59,7 @@ __all__ = [
     "ema",
     "flat",
     "nan",
+    "nan_before",
     "placed",
     "recurrence",
     "rolling_arg_extreme",
@@ -80,11 +82,12 @@ CHUNK = 32_768  # bars per chunk: the temporaries of a chunk fit in the L2 cache
 ROWS_PER_PRODUCT = 512  # blocks per matrix product: small enough that BLAS stays on one thread (a
 # second BLAS thread only waits for a core on a busy machine, and then costs a hundred times more)
 BANK_BLOCK = 16  # inputs per block of a Bank
-BANK_RUN = 2  # chunks per run of a Bank
+BANK_RUN = 4  # chunks per run of a Bank
 BLOCK = 16  # values per recurrence block: one small matrix product, or one vector step, per value
 BAND_BLOCK = 16  # windows per row of a banded product
 BAND_MAX = 64  # the longest window summed by a banded product; longer ones by doubling
 ROWS_PER_GROUP = 2048  # rows copied out at once for the banded products (32,768 windows)
+MOMENT_ROW = 1024  # windows per row sharing one shift in the rolling moments
 ILL_CONDITIONED = 1e-6  # a window whose m2 is under this fraction of its sum of squares is recomputed
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -131,6 +134,14 @@ def nan(n: int) -> Array:
     return np.full(n, np.nan)
 
 
+def nan_before(n: int, first: int) -> Array:
+    """An array of ``n`` values, NaN before ``first`` and unset from there on (for a kernel that fills
+    every one of those: filling them with NaN too would cost a pass over memory)."""
+    out = np.empty(n)
+    out[:first] = np.nan
+    return out
+
+
 def placed(n: int, first: int, values: Array) -> Array:
     """An array of ``n`` NaNs with ``values`` from index ``first`` on."""
     out = nan(n)
@@ -141,7 +152,7 @@ def placed(n: int, first: int, values: Array) -> Array:
 
 def chunks(start: int, stop: int, chunks_per_run: int = 1) -> list[tuple[int, int]]:
     """``[start, stop)`` cut into runs of ``chunks_per_run`` times :data:`CHUNK` (a :class:`Bank`
-    runs two at once: its buffers are smaller than the input it reads)."""
+    runs several at once: its buffers are smaller than the input it reads)."""
     size = CHUNK * chunks_per_run
     return [(s, min(s + size, stop)) for s in range(start, stop, size)]
 
@@ -380,7 +391,14 @@ class Bank:
         flushed(self.weights)
         flushed(self.ends)
         self.decays = [Decay(self.ends[size + i, i]) for i in range(m)]
-        self._inputs = self._values = np.empty((0, 0))
+        # per state, the weights of a block's inputs in its end value (a vector: one matrix-vector
+        # product each costs less than one product with a matrix of a few columns); per output, its
+        # weights (each output written straight into place)
+        self.input_ends = [np.ascontiguousarray(self.ends[:size, i]) for i in range(m)]
+        self.per_output = [np.ascontiguousarray(self.weights[:, o * size : (o + 1) * size]) for o in range(outputs)]
+        drive = self.k[0] * self.c[0] if m == 1 else 0.0
+        self.folded = self.a[0] / drive if drive else None  # see _run_folded
+        self._inputs = np.empty((0, 0))
 
     def step(self, state: list[Any], x: Any) -> list[Any]:
         """The states after one more input ``x`` (numbers, or arrays of as many cases)."""
@@ -392,50 +410,79 @@ class Bank:
             new.append(a * state[i] + k * drive)
         return new
 
-    def run(self, x: Array, state: list[float], outs: Sequence[Array], offset: int) -> list[float]:
+    def run(self, x: Array, state: list[float], outs: Sequence[Array], offset: int,
+            scratch: bool = False) -> list[float]:
         """Feed ``x`` from the states ``state``: output ``o`` for ``x[t]`` goes to
-        ``outs[o][offset + t]``; return the states after the last input."""
+        ``outs[o][offset + t]``; return the states after the last input. With ``scratch``, ``x`` is
+        a buffer of the caller's that may be overwritten."""
         n, m, size = x.shape[0], len(self.a), BANK_BLOCK
         rows = n // size
         full = rows * size
-        if rows:
+        if rows and self.folded is not None:
+            state = self._run_folded(x[:full].reshape(rows, size), state[0], outs, offset, scratch)
+        elif rows:
             if self._inputs.shape[0] != rows:  # buffers kept from chunk to chunk: fresh ones cost
                 self._inputs = np.empty((rows, size + m))  # more in page faults than the arithmetic
-                self._values = np.empty((rows, self.weights.shape[1]))
             inputs = self._inputs  # a block's inputs, then the states at its start
-            inputs[:, :size] = x[:full].reshape(rows, size)
-            local = inputs[:, :size] @ self.ends[:size]  # the block ends' share of the block's inputs
+            blocks = x[:full].reshape(rows, size)
+            inputs[:, :size] = blocks
             starts = inputs[:, size:]
             for i in range(m):
-                terms = local[:, i]
+                terms = blocks @ self.input_ends[i]  # the block end's share of the block's inputs
                 if i:
                     terms = terms + starts[:, :i] @ self.ends[size : size + i, i]
                 ends = self.decays[i](np.ascontiguousarray(terms), state[i])
                 starts[0, i] = state[i]
                 starts[1:, i] = ends[:-1]
                 state = state[:i] + [float(ends[-1])] + state[i + 1 :]
-            if len(outs) == 1:
-                band_product(inputs, self.weights, outs[0][offset : offset + full].reshape(rows, size))
-            else:
-                values = band_product(inputs, self.weights, self._values)
-                for o, out in enumerate(outs):
-                    out[offset : offset + full].reshape(rows, size)[:] = values[:, o * size : (o + 1) * size]
+            for out, weights in zip(outs, self.per_output):  # each output straight into place
+                band_product(inputs, weights, out[offset : offset + full].reshape(rows, size))
         for t in range(full, n):  # the last few inputs, one step each
             state = self.step(state, float(x[t]))
             for out, row in zip(outs, self.h):
                 out[offset + t] = sum(w * v for w, v in zip(row, state))
         return state
 
+    def _run_folded(self, blocks: Array, start: float, outs: Sequence[Array], offset: int,
+                    scratch: bool) -> list[float]:
+        """:meth:`run` for a single state, whose start is folded into each block's first input: with
+        ``s = a * s + k * c * x``, the start ``s0`` adds what an input of ``a * s0 / (k * c)`` adds, so
+        the blocks' own products give the outputs (no copy into a wider buffer, one column fewer)."""
+        rows, size = blocks.shape
+        ends = self.decays[0](blocks @ self.input_ends[0], start)
+        if scratch:
+            inputs = blocks
+        else:
+            if self._inputs.shape != blocks.shape:
+                self._inputs = np.empty(blocks.shape)
+            inputs = self._inputs
+            np.copyto(inputs, blocks)
+        folded = self.folded
+        assert folded is not None
+        column = inputs[:, 0]
+        column[0] += folded * start
+        column[1:] += folded * ends[:-1]
+        for out, weights in zip(outs, self.per_output):
+            band_product(inputs, weights[:size], out[offset : offset + rows * size].reshape(rows, size))
+        return [float(ends[-1])]
+
 
 def smooth(out: Array, first: int, seed: float, a: float, terms: Callable[[int, int], Array],
-            gain: float = 1.0) -> Array:
+           gain: float = 1.0, then: Callable[[Array, int, int], None] | None = None,
+           scratch: bool = False) -> Array:
     """Fill ``out[first:]`` with ``y = a * y + gain * terms`` from ``y = seed`` at ``first``, chunk by
-    chunk (``terms(s, e)`` gives the terms of rows ``s:e``); return ``out``."""
+    chunk (``terms(s, e)`` gives the terms of rows ``s:e``; ``then(out, s, e)``, if given, is called
+    on rows ``s:e`` once they are filled, while they are in cache; with ``scratch``, the terms are
+    buffers that may be overwritten); return ``out``."""
     out[first] = seed
     bank = Bank([a], [gain], [1.0], [[]], [[1.0]])
     state = [seed]
+    if then is not None:
+        then(out, first, first + 1)
     for s, e in chunks(first + 1, out.shape[0], BANK_RUN):
-        state = bank.run(terms(s, e), state, [out], s)
+        state = bank.run(terms(s, e), state, [out], s, scratch)
+        if then is not None:
+            then(out, s, e)
     return out
 
 
@@ -443,8 +490,8 @@ def ema(x: Array, period: int, start: int = 0) -> Array:
     """TA-Lib's EMA of ``x[start:]``: the mean of its first ``period`` values, then
     ``ema = (1 - k) * ema + k * x`` with ``k = 2 / (period + 1)``; NaN before."""
     n = x.shape[0]
-    out = nan(n)
     first = start + period - 1
+    out = nan_before(n, first)
     if first >= n:
         return out
     k = 2.0 / (period + 1)
@@ -452,14 +499,15 @@ def ema(x: Array, period: int, start: int = 0) -> Array:
     return smooth(out, first, seed, 1.0 - k, lambda s, e: x[s:e], gain=k)
 
 
-def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array]) -> Array:
+def wilder(n: int, period: int, first: int, terms: Callable[[int, int], Array],
+           then: Callable[[Array, int, int], None] | None = None, scratch: bool = False) -> Array:
     """Wilder's smoothing of ``terms``: the mean of rows ``first - period + 1 .. first`` at ``first``,
     then ``s = (s * (period - 1) + term) / period``; NaN before."""
-    out = nan(n)
+    out = nan_before(n, first)
     if first >= n:
         return out
     seed = math.fsum(terms(first - period + 1, first + 1).tolist()) / period
-    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period)
+    return smooth(out, first, seed, (period - 1) / period, terms, gain=1.0 / period, then=then, scratch=scratch)
 
 
 def true_range(high: Array, low: Array, close: Array, s: int, e: int) -> Array:
@@ -487,7 +535,8 @@ def band(weights: Array) -> Array:
     return matrix
 
 
-def band_groups(x: Array, p: int) -> Iterator[tuple[int, Array]]:
+def band_groups(x: Array, p: int, per_row: int = BAND_BLOCK,
+                rows_per_group: int = ROWS_PER_GROUP) -> Iterator[tuple[int, Array]]:
     """The windows of ``p`` values of ``x``, :data:`BAND_BLOCK` to a row: ``(first, rows)`` where
     ``rows`` (contiguous, at most :data:`ROWS_PER_GROUP` of them) holds ``x[w : w + BAND_BLOCK + p -
     1]`` in its row for the windows ``w = first, first + BAND_BLOCK, ...``. The last row is padded
@@ -496,19 +545,19 @@ def band_groups(x: Array, p: int) -> Iterator[tuple[int, Array]]:
     count = x.shape[0] - p + 1
     if count <= 0:
         return
-    rows = -(-count // BAND_BLOCK)
-    full = (x.shape[0] - p + 1) // BAND_BLOCK  # rows within x; the last one, if partial, is padded
-    view = sliding_window_view(x, BAND_BLOCK + p - 1)[::BAND_BLOCK]
-    buffer = np.empty((min(rows, ROWS_PER_GROUP), BAND_BLOCK + p - 1))
-    for row in range(0, rows, ROWS_PER_GROUP):
-        group = buffer[: min(ROWS_PER_GROUP, rows - row)]
+    rows = -(-count // per_row)
+    full = (x.shape[0] - p + 1) // per_row  # rows within x; the last one, if partial, is padded
+    view = sliding_window_view(x, per_row + p - 1)[::per_row]
+    buffer = np.empty((min(rows, rows_per_group), per_row + p - 1))
+    for row in range(0, rows, rows_per_group):
+        group = buffer[: min(rows_per_group, rows - row)]
         inside = min(full - row, group.shape[0])
         group[:inside] = view[row : row + inside]
         if inside < group.shape[0]:  # the last row: what is left of x, then its last value
-            tail = x[(row + inside) * BAND_BLOCK :]
+            tail = x[(row + inside) * per_row :]
             group[inside, : tail.shape[0]] = tail
             group[inside, tail.shape[0] :] = x[-1]
-        yield row * BAND_BLOCK, group
+        yield row * per_row, group
 
 
 def band_product(rows: Array, matrix: Array, out: Array) -> Array:
@@ -532,45 +581,79 @@ def band_sums(x: Array, weights: Array, out: Array) -> None:
 
 def rolling_moments(x: Array, p: int, mean: Array | None, m2: Array) -> None:
     """The mean (unless ``mean`` is None) and the sum of squared deviations from it of each full
-    window of ``p`` values, into ``mean`` and ``m2`` (one element per window)."""
+    window of ``p`` values, into ``mean`` and ``m2`` (one element per window).
+
+    Rows of :data:`MOMENT_ROW` windows share a shift (the row's first value), so the sums are of
+    deviations no larger than the row's own moves; the sums of the deviations and of their squares
+    are windowed by doubling (:func:`window_sums`) in buffers kept from group to group."""
     count = x.shape[0] - p + 1
     if count <= 0:
         return
-    if p > BAND_MAX:
-        _doubling_moments(x, p, np.empty(count) if mean is None else mean, m2)
-        return
-    ones = band(np.ones(p))
-    s1_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
-    s2_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK))
-    doubtful_buffer = np.empty((ROWS_PER_GROUP, BAND_BLOCK), dtype=bool)
-    for first, rows in band_groups(x, p):
+    per_row = MOMENT_ROW
+    rows_per_group = max(1, CHUNK // per_row)
+    width = per_row + p - 1
+    size = min(-(-count // per_row), rows_per_group) * width
+    squares, spare, s1_buffer, s2_buffer = np.empty((4, size))
+    for first, rows in band_groups(x, p, per_row, rows_per_group):
+        # the rows end to end, as one array (vector steps over 2-D slices are several times slower):
+        # the windows that run from one row into the next are computed too, and dropped
         r = rows.shape[0]
         shift = rows[:, :1].copy()
-        rows -= shift  # each row's deviations from its first value
-        s1 = band_product(rows, ones, s1_buffer[:r])
-        np.multiply(rows, rows, out=rows)
-        s2 = band_product(rows, ones, s2_buffer[:r])
-        size = min(count - first, r * BAND_BLOCK)
+        rows -= shift
+        flat = rows.reshape(-1)
+        length = flat.shape[0] - p + 1
+        np.multiply(flat, flat, out=squares[: r * width])
+        s1 = window_sums(flat, p, s1_buffer[:length], spare)
+        s2 = window_sums(squares[: r * width], p, s2_buffer[:length], spare)
         s1 *= 1.0 / p  # the deviations' mean
-        whole = size == r * BAND_BLOCK  # else the last group, with windows past the end
-        m2_out = m2[first : first + size].reshape(r, BAND_BLOCK) if whole else np.empty((r, BAND_BLOCK))
+        size = min(count - first, r * per_row)
         if mean is not None:
-            mean_out = mean[first : first + size].reshape(r, BAND_BLOCK) if whole else rows[:, :BAND_BLOCK]
-            np.add(s1, shift, out=mean_out)
-            if not whole:
-                mean[first:] = mean_out.reshape(-1)[:size]
+            means = mean[first : first + size]
+            if size == r * per_row:
+                np.add(s1_buffer[: r * width].reshape(r, width)[:, :per_row], shift, out=means.reshape(r, per_row))
+            else:
+                means[:] = (s1_buffer[: r * width].reshape(r, width)[:, :per_row] + shift).reshape(-1)[:size]
         np.multiply(s1, s1, out=s1)
         s1 *= p
-        np.subtract(s2, s1, out=m2_out)  # s2 - (sum of the deviations) ** 2 / p
+        np.subtract(s2, s1, out=s1)  # s2 - (sum of the deviations) ** 2 / p
+        m2_rows = m2[first : first + size]
+        if size == r * per_row:
+            m2_rows.reshape(r, per_row)[:] = s1_buffer[: r * width].reshape(r, width)[:, :per_row]
+        else:
+            m2_rows[:] = s1_buffer[: r * width].reshape(r, width)[:, :per_row].reshape(-1)[:size]
         s2 *= ILL_CONDITIONED
-        doubtful = np.less_equal(m2_out, s2, out=doubtful_buffer[:r])
-        if not whole:
-            m2[first:] = m2_out.reshape(-1)[:size]
-        if doubtful.any():
-            where = np.flatnonzero(doubtful.reshape(-1)[:size])
+        doubtful = np.flatnonzero(np.less_equal(s1, s2))
+        if doubtful.size:
+            row, column = np.divmod(doubtful, width)
+            where = row * per_row + column
+            where = where[(column < per_row) & (where < size)]
             if where.size:
                 _exact_m2(x, p, where + first, m2)
     np.maximum(m2, 0.0, out=m2)
+
+
+def window_sums(x: Array, p: int, out: Array, spare: Array) -> Array:
+    """The sums of the windows of ``p`` values along the last axis of ``x`` into ``out`` (as many as
+    there are full windows), by doubling as :func:`windowed` does, but in the buffers: ``x`` and
+    ``spare`` (of its shape) are overwritten with the levels."""
+    length = out.shape[-1]
+    started = False
+    offset, size, level, free = 0, 1, x, spare
+    while True:
+        if p & size:
+            part = level[..., offset : offset + length]
+            if started:
+                np.add(out, part, out=out)
+            else:
+                np.copyto(out, part)
+                started = True
+            offset += size
+        if size * 2 > p:
+            return out
+        count = level.shape[-1] - size
+        np.add(level[..., :-size], level[..., size:], out=free[..., :count])
+        level, free = free[..., :count], level
+        size *= 2
 
 
 def _exact_m2(x: Array, p: int, where: Array, m2: Array) -> None:
@@ -582,25 +665,6 @@ def _exact_m2(x: Array, p: int, where: Array, m2: Array) -> None:
     m2[where] = np.einsum("ij,ij->i", centred, centred)
 
 
-def _doubling_moments(x: Array, p: int, mean: Array, m2: Array, per_shift: int = 1024) -> None:
-    """:func:`rolling_moments` of long windows: windowed sums by doubling, ``per_shift`` windows
-    sharing one shift."""
-    count = mean.shape[0]
-    blocks = -(-count // per_shift)
-    padded = np.concatenate([x, np.full(blocks * per_shift - count, x[-1])])
-    rows = sliding_window_view(padded, per_shift + p - 1)[::per_shift]
-    shift = rows[:, :1]
-    deviations = rows - shift
-    s1 = rolling_sum(deviations, p)
-    s2 = rolling_sum(deviations * deviations, p)
-    mean[:] = (shift + s1 / p).reshape(-1)[:count]
-    m2[:] = (s2 - s1 * s1 / p).reshape(-1)[:count]
-    doubtful = np.flatnonzero(m2 <= ILL_CONDITIONED * s2.reshape(-1)[:count])
-    if doubtful.size:
-        _exact_m2(x, p, doubtful, m2)
-    np.maximum(m2, 0.0, out=m2)
-
-
 def stochastic(value: Array, highest: Array, lowest: Array) -> Array:
     """``100 * (value - lowest) / (highest - lowest)``, 0 where the range is flat."""
     spread = highest - lowest
@@ -610,7 +674,7 @@ def stochastic(value: Array, highest: Array, lowest: Array) -> Array:
 
 def rsi(x: Array, period: int) -> Array:
     n = x.shape[0]
-    out = nan(n)
+    out = nan_before(n, period)
     if n <= period:
         return out
     change = np.diff(x[: period + 1])
