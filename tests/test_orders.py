@@ -48,3 +48,18 @@ class TestUpdated:
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             updated.status = OrderStatus.FILLED  # type: ignore[misc]
         assert hash(updated) == hash(attrs.evolve(STOP_LIMIT, ts_updated=10))
+
+
+class TestMarket:
+    def test_it_equals_the_validated_constructor(self):
+        """Order.market() builds, field by field, what the generic constructor builds for a GTC market order."""
+        fast = Order.market("O-9", "s", "ETHUSDT", Side.BUY, Decimal("0.25"), 42)
+        slow = Order(client_order_id="O-9", strategy_id="s", instrument_id="ETHUSDT", side=Side.BUY,
+                     type=OrderType.MARKET, quantity=Decimal("0.25"), ts_created=42, ts_updated=42)
+        assert attrs.asdict(fast, recurse=False) == attrs.asdict(slow, recurse=False)
+        assert fast == slow and hash(fast) == hash(slow)
+
+    @pytest.mark.parametrize("quantity", [Decimal(0), Decimal("-0.1")])
+    def test_it_refuses_a_quantity_that_is_not_positive(self, quantity):
+        with pytest.raises(ValueError, match="order quantity must be > 0"):
+            Order.market("O-9", "s", "ETHUSDT", Side.SELL, quantity, 1)

@@ -411,7 +411,11 @@ class Engine:
                 if ts != previous:
                     if previous is not None:
                         equity_ts.append(previous + timeframe)
-                        equity.append(value := equity_float() if held else portfolio._cash_f)
+                        value = portfolio._cash_f
+                        if held:  # Portfolio.equity_float(), spelt out: this runs on every bar
+                            for held_id, held_quantity in held.items():
+                                value += held_quantity * marks[held_id]
+                        equity.append(value)
                         if watchers:
                             self._watch_equity(value, previous + timeframe)
                     previous = ts

@@ -52,9 +52,9 @@ _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _NS_PER_DAY = 86400 * NS_PER_SECOND
 _INF = float("inf")
 _TS = itemgetter(1)  # Bar.ts: the merge key
-# pyarrow parses the file a block of this many bytes (~1,000 rows) at a time. Small blocks keep
-# memory flat (its reader holds a few dozen blocks in flight) and cost no speed.
-_BLOCK_BYTES = 1 << 16
+# pyarrow parses the file a block of this many bytes (~2,000 rows) at a time: large enough that the
+# per-block work (a dozen column checks) is a small share, small enough to keep memory flat.
+_BLOCK_BYTES = 1 << 17
 
 Reject = Callable[[DataError, "Bar | None", bool], bool]
 """What a file source does with a malformed row: called with the located error, the bar (``None``

@@ -243,7 +243,7 @@ class PaperBroker:
 
     def submit(self, order: Order) -> None:
         """Accept ``order`` to rest until the next bar, or reject it; a repeated id is ignored."""
-        events = self._sink()
+        events = self._events or self._sink()
         if order.client_order_id in self._seen:
             self._ctx.log.debug("paper broker: repeat ignored", client_order_id=order.client_order_id)
             return
@@ -697,6 +697,7 @@ class PaperBroker:
         events = self._events or self._sink()
         order = work.order
         rate = self._params.maker_fee if liquidity is Liquidity.MAKER else self._params.taker_fee
+        fee = price * quantity * rate
         self._trades += 1
         fill = Fill(
             trade_id=f"paper-{self._trades}",
@@ -706,26 +707,29 @@ class PaperBroker:
             side=order.side,
             quantity=quantity,
             price=price,
-            fee=price * quantity * rate,
+            fee=fee,
             fee_currency=instrument.quote,
             liquidity=liquidity,
             ts=ts,
         )
-        signed = fill.signed_quantity
-        self._cash[instrument.quote] = self._cash.get(instrument.quote, ZERO) - signed * price - fill.fee
-        self._positions[order.instrument_id] = self._positions.get(order.instrument_id, ZERO) + signed
+        signed = quantity if order.side is Side.BUY else -quantity
+        cash = self._cash
+        cash[instrument.quote] = cash.get(instrument.quote, ZERO) - signed * price - fee
+        positions = self._positions
+        positions[order.instrument_id] = positions.get(order.instrument_id, ZERO) + signed
         work.notional += price * quantity
         filled = order.filled_quantity + quantity
-        work.order = order.updated(
-            status=OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED,
+        done = filled == order.quantity
+        work.order = updated = order.updated(
+            status=OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED,
             filled_quantity=filled,
             avg_fill_price=work.notional / filled,
             ts_updated=ts,
         )
-        if not work.order.is_open:
+        if done:
             del self._open[order.client_order_id]
         events.fill(fill)
-        events.order_updated(work.order)
+        events.order_updated(updated)
 
     def _finish(self, work: _Working, status: OrderStatus, reason: str, ts: int) -> None:
         """Close ``work``'s order with ``status`` (cancelled or expired) and report it."""

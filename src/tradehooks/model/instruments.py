@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import attrs
 
 from ..exceptions import FieldError, InvalidOrderError
-from .numbers import ZERO, ceil_to, floor_to, to_decimal, trunc_to
+from .numbers import ZERO, ceil_to, floor_to, to_decimal
 
 __all__ = ["Instrument", "InstrumentId"]
 
@@ -57,7 +57,11 @@ class Instrument:
 
     def quantity_down(self, quantity: Decimal | float) -> Decimal:
         """``quantity`` rounded towards zero to the lot size (sizers never round up)."""
-        return trunc_to(to_decimal(quantity), self.lot_size)
+        if type(quantity) is not Decimal or not quantity.is_finite():  # (a finite Decimal needs no converting)
+            quantity = to_decimal(quantity)
+        lot = self.lot_size
+        # trunc_to(quantity, lot) spelt out: the sizers and the order router round every order with it
+        return (quantity / lot).to_integral_value(ROUND_DOWN) * lot
 
     def check_price(self, price: Decimal) -> None:
         """Raise :class:`InvalidOrderError` unless ``price`` is a positive multiple of the tick size."""
