@@ -9,7 +9,16 @@ process from a separate virtualenv, bench/.venv-peers, created on first use (it 
 afterwards. They are reference points, not dependencies of tradehooks; a peer that cannot be installed
 or run is reported as such and the rest of the run goes on. Their scripts are in bench/peers/.
 
+Each peer runs in one or both of two settings (``--peer-settings``, both by default): ``fastest``,
+with everything that costs time and is not needed for the result turned off (NautilusTrader's logging
+and post-run analysis, backtrader's observers), and ``defaults``, the engine as its getting-started
+guide sets it up (the peer scripts' docstrings say what that is, with the documentation relied on).
+A peer's stdout goes to /dev/null (NautilusTrader logs every order event there in ``defaults``, some
+115 MB for a million bars) and its stderr to a pipe that subprocess drains while the peer runs, so
+no write ever waits on a full pipe; the peer writes its JSON line to a file it is given.
+
     .venv/bin/python bench/bench_sma_cross.py [--bars 1000000] [--repeat 1] [--peers]
+                                              [--peer-settings fastest|defaults|both]
 """
 
 from __future__ import annotations
@@ -117,6 +126,8 @@ PEERS = (
     ("NautilusTrader", "nautilus_trader==1.221.0", "nautilus_sma.py"),
     ("backtrader", "backtrader==1.9.78.123", "backtrader_sma.py"),
 )
+# every peer script takes --settings with these values; see their docstrings
+PEER_SETTINGS = ("fastest", "defaults")
 
 
 def run(code: str, *args: str) -> dict:
@@ -156,21 +167,28 @@ def install_peer(requirement: str) -> Path:
     return python
 
 
-def run_peer(requirement: str, script: str, data: Path) -> dict:
-    """Run bench/peers/`script` on `data` in the peers' virtualenv; its JSON line, or why not.
+def run_peer(requirement: str, script: str, data: Path, settings: str) -> dict:
+    """Run bench/peers/`script` on `data` with `settings` in the peers' virtualenv; its JSON line.
+
+    The peer's stdout goes to /dev/null, its stderr to a pipe drained while it runs (kept for the
+    error message), and its JSON line to a file next to `data`.
 
     Raises:
         RuntimeError: the peer could not be installed, or its script failed; says why.
     """
     python = install_peer(requirement)
+    result = data.with_name(f"{Path(script).stem}-{settings}.json")
+    result.unlink(missing_ok=True)
     try:
-        out = subprocess.run([str(python), str(BENCH / "peers" / script), str(data)], capture_output=True,
-                             text=True, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        subprocess.run([str(python), str(BENCH / "peers" / script), str(data), "--settings", settings,
+                        "--result", str(result)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True, check=True)
+        text = result.read_text()
+        return json.loads(text.strip().splitlines()[-1])
     except (subprocess.CalledProcessError, OSError) as error:
-        raise RuntimeError(_failure(f"{script} failed", error)) from error
+        raise RuntimeError(_failure(f"{script} --settings {settings} failed", error)) from error
     except (ValueError, IndexError) as error:
-        raise RuntimeError(f"{script} printed no JSON line: {out.stdout[-200:]!r}") from error
+        raise RuntimeError(f"{script} --settings {settings} wrote no JSON line: {text[-200:]!r}") from error
 
 
 def main() -> None:
@@ -179,7 +197,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the best is shown")
     parser.add_argument("--peers", action="store_true", help="also run NautilusTrader and backtrader "
                         "(installed in bench/.venv-peers on first use, reused afterwards)")
+    parser.add_argument("--peer-settings", choices=(*PEER_SETTINGS, "both"), default=None,
+                        help="run the peers in their fastest settings, as their guides set them up "
+                        "(defaults), or both (the default); implies --peers")
     args = parser.parse_args()
+    peer_settings = PEER_SETTINGS if args.peer_settings in (None, "both") else (args.peer_settings,)
+    with_peers = args.peers or args.peer_settings is not None
 
     from tradehooks.builtins.data_synthetic import generate_bars, write_csv
     from tradehooks.model import Instrument, parse_timeframe, parse_ts
@@ -193,22 +216,24 @@ def main() -> None:
         preset.write_text(PRESET.format(data=data))
         engine = min((run(ENGINE, str(preset)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
         loop = min((run(LOOP, str(data)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-        peers: list[tuple[str, dict | str]] = []
-        for name, requirement, script in PEERS if args.peers else ():
-            try:
-                result: dict | str = min((run_peer(requirement, script, data) for _ in range(args.repeat)),
-                                         key=lambda r: r["seconds"])
-            except RuntimeError as error:
-                result = str(error)
-            peers.append((name, result))
+        # (name, settings, JSON line or why not), peer by peer in the order of PEERS, settings within
+        peers: list[tuple[str, str, dict | str]] = []
+        for name, requirement, script in PEERS if with_peers else ():
+            for settings in peer_settings:
+                try:
+                    result: dict | str = min((run_peer(requirement, script, data, settings)
+                                              for _ in range(args.repeat)), key=lambda r: r["seconds"])
+                except RuntimeError as error:
+                    result = str(error)
+                peers.append((name, settings, result))
 
     rows = [
         ("tradehooks engine (CSV -> sma_cross -> paper)", engine["seconds"], engine["peak_rss_mb"], engine["fills"]),
         ("hand-written loop (CSV load + loop)", loop["seconds"], loop["peak_rss_mb"], loop["fills"]),
         ("hand-written loop (loop only, data in lists)", loop["loop_seconds"], None, loop["fills"]),
     ]
-    rows += [(f"{peer['version']} (same CSV, same rule)", peer["seconds"], peer["peak_rss_mb"], peer["fills"])
-             for _, peer in peers if isinstance(peer, dict)]
+    rows += [(f"{peer['version']}, {settings} (same rule)", peer["seconds"], peer["peak_rss_mb"], peer["fills"])
+             for _, settings, peer in peers if isinstance(peer, dict)]
     print(f"sma_cross(10, 30) on {args.bars:,} one-minute bars, python {sys.version.split()[0]}")
     print(f"{'contender':<48} {'seconds':>9} {'bars/s':>12} {'peak RSS MB':>12} {'fills':>7}")
     for name, seconds, rss, fills in rows:
@@ -216,12 +241,12 @@ def main() -> None:
         print(f"{name:<48} {seconds:9.2f} {args.bars / seconds:12,.0f} {rss_text} {fills:7d}")
     print(f"engine / loop-only time: {engine['seconds'] / loop['loop_seconds']:.1f}x; "
           f"engine / loop-with-load time: {engine['seconds'] / loop['seconds']:.1f}x")
-    for name, peer in peers:
+    for name, settings, peer in peers:
         if isinstance(peer, dict):
-            print(f"{name} / engine time: {peer['seconds'] / engine['seconds']:.1f}x "
+            print(f"{name} ({settings}) / engine time: {peer['seconds'] / engine['seconds']:.1f}x "
                   f"({peer['settings']}; {peer['bars']:,} bars seen)")
         else:
-            print(f"{name}: not run: {peer}")
+            print(f"{name} ({settings}): not run: {peer}")
 
 
 if __name__ == "__main__":

@@ -6,17 +6,35 @@ orders. The CSV is read with pandas and turned into ``Bar`` objects by ``BarData
 documented way), for the Binance BTCUSDT perpetual of ``TestInstrumentProvider`` (price precision 1,
 size precision 3; its fees, 0.02% maker and 0.018% taker, are left as they are) on a simulated venue
 with a netting margin account of 1,000,000 USDT. Nautilus fills a market order sent from ``on_bar``
-at that bar's close, which in the generated data is always the next bar's open. Logging is bypassed
-and the post-run analysis is off (``run_analysis=False``); the rest is the engine's defaults.
+at that bar's close, which in the generated data is always the next bar's open.
 
-Runs in bench/.venv-peers (see bench_sma_cross.py --peers):
+Two settings (``--settings``), everything else identical:
 
-    bench/.venv-peers/bin/python bench/peers/nautilus_sma.py BARS.csv
+* ``fastest`` (the default): logging bypassed (``LoggingConfig(bypass_logging=True)``) and the
+  post-run analysis off (``run_analysis=False``); the rest is the engine's defaults.
+* ``defaults``: ``BacktestEngineConfig()`` as it comes, which is what the low-level getting-started
+  guide of the 1.x releases does ("You can call ``BacktestEngine()`` to instantiate an engine with the
+  default configuration"; its only change is a custom ``trader_id``; the engine "automatically logs a
+  post-run tearsheet"; docs/getting_started/backtest_low_level.py, nautilustrader.io/docs/latest/
+  getting_started/backtest_low_level). In 1.221.0 that means ``logging=None``, which the kernel turns
+  into ``LoggingConfig()``: ``log_level="INFO"`` to stdout, ERROR also to stderr, colours on, no file
+  (``LoggingConfig`` docstring; the logging concept guide, nautilustrader.io/docs/latest/concepts/
+  logging, says the same: by default INFO and higher go to stdout/stderr), and ``run_analysis=True``
+  (``BacktestEngineConfig`` docstring: "If post backtest performance analysis should be run"). The
+  log lines are written by Nautilus' own logging thread to this process's stdout and stderr; where
+  they end up is the caller's choice (bench_sma_cross.py sends stdout to /dev/null and drains stderr).
+  Later guides for the 2.x line lower the console level to ERROR; 1.221.0's guide does not.
+
+The result goes to ``--result FILE`` if given (so the log lines on stdout cannot get mixed into it),
+otherwise it is the last line printed on stdout. Runs in bench/.venv-peers (see bench_sma_cross.py
+--peers):
+
+    bench/.venv-peers/bin/python bench/peers/nautilus_sma.py BARS.csv [--settings fastest|defaults]
 """
 
+import argparse
 import json
 import resource
-import sys
 import time
 from decimal import Decimal
 
@@ -70,15 +88,32 @@ class SmaCross(Strategy):
         self.fills += 1
 
 
+SETTINGS = {
+    "fastest": "logging bypassed, run_analysis=False, taker fee 0.018%",
+    "defaults": "default logging (INFO to stdout), run_analysis=True, taker fee 0.018%",
+}
+
+
+def engine_config(settings: str) -> BacktestEngineConfig:
+    if settings == "fastest":
+        return BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True), run_analysis=False)
+    return BacktestEngineConfig()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("bars", help="CSV file with the header timestamp,open,high,low,close,volume")
+    parser.add_argument("--settings", choices=tuple(SETTINGS), default="fastest")
+    parser.add_argument("--result", help="write the JSON line to this file instead of stdout")
+    args = parser.parse_args()
+
     start = time.perf_counter()
     instrument = TestInstrumentProvider.btcusdt_perp_binance()
     bar_type = BarType.from_str(f"{instrument.id}-1-MINUTE-LAST-EXTERNAL")
-    frame = pd.read_csv(sys.argv[1], index_col="timestamp", parse_dates=True)
+    frame = pd.read_csv(args.bars, index_col="timestamp", parse_dates=True)
     bars = BarDataWrangler(bar_type, instrument).process(frame)
     del frame
-    config = BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True), run_analysis=False)
-    engine = BacktestEngine(config)
+    engine = BacktestEngine(engine_config(args.settings))
     engine.add_venue(Venue("BINANCE"), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
                      starting_balances=[Money(1_000_000, USDT)], base_currency=USDT)
     engine.add_instrument(instrument)
@@ -88,12 +123,16 @@ def main() -> None:
     engine.add_strategy(strategy)
     engine.run()
     elapsed = time.perf_counter() - start
-    print(json.dumps({"seconds": elapsed, "bars": strategy.fast.count, "fills": strategy.fills,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "version": f"nautilus_trader {nautilus_trader.__version__}",
-                      "settings": "logging bypassed, run_analysis=False, taker fee 0.018%"}))
+    line = json.dumps({"seconds": elapsed, "bars": strategy.fast.count, "fills": strategy.fills,
+                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                       "version": f"nautilus_trader {nautilus_trader.__version__}",
+                       "settings": SETTINGS[args.settings]})
     engine.dispose()
-
+    if args.result:
+        with open(args.result, "w", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    else:
+        print(line)
 
 if __name__ == "__main__":
     main()
