@@ -382,6 +382,7 @@ class Engine:
         failed = self._component_failed
         tripped = self._tripped
         watchers = self._equity_watchers
+        router = self.router
         bar_streams = self._bar_streams
         streams = self._streams
         previous = equity_ts[-1] - timeframe if equity_ts else None
@@ -416,8 +417,12 @@ class Engine:
                             for held_id, held_quantity in held.items():
                                 value += held_quantity * marks[held_id]
                         equity.append(value)
-                        if watchers:
-                            self._watch_equity(value, previous + timeframe)
+                        if watchers and not router.killed:  # _watch_equity(), spelt out: every bar
+                            for name, on_equity in watchers:
+                                reason = on_equity(value, previous + timeframe)
+                                if reason:
+                                    self._equity_tripped(name, reason)
+                                    break
                     previous = ts
                     if simulated:
                         clock._now = ts + timeframe
@@ -624,18 +629,12 @@ class Engine:
                                     if hasattr(rule, "on_equity")]
         self._fill_watchers[:] = [rule.on_fill for _, rule in risk_rules if hasattr(rule, "on_fill")]
 
-    def _watch_equity(self, equity: float, ts: int) -> None:
-        """Give equity-watching risk rules the equity after a bar; one that answers with a reason
-        throws the kill switch."""
-        if self.router.killed:
-            return
-        for name, on_equity in self._equity_watchers:
-            reason = on_equity(equity, ts)
-            if reason:
-                self.log.warning("kill_switch.tripped", rule=name, reason=reason)
-                self._risk_tripped(name, reason, "kill", None)
-                self.router.kill(flatten=True)
-                return
+    def _equity_tripped(self, rule: str, reason: str) -> None:
+        """An equity-watching risk rule (given the equity after every bar, while the kill switch is not
+        thrown) answered with ``reason``: throw the kill switch, flattening."""
+        self.log.warning("kill_switch.tripped", rule=rule, reason=reason)
+        self._risk_tripped(rule, reason, "kill", None)
+        self.router.kill(flatten=True)
 
     def _reject(self, bar: Bar, reason: str, always_drop: bool) -> bool:
         """A bar failed a data-quality check: act as ``[data] quality`` says; return True to drop it."""

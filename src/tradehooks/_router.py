@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -28,6 +29,7 @@ from ._portfolio import Portfolio
 __all__ = ["OrderRouter"]
 
 Key = tuple[str, InstrumentId]
+_CREATED = attrgetter("ts_created")
 
 
 class RiskView:
@@ -138,9 +140,12 @@ class OrderRouter:
 
     def open_orders(self, strategy_id: str | None = None, instrument_id: InstrumentId | None = None) -> list[Order]:
         """Open orders, of one strategy and/or instrument or all, oldest first."""
-        found = [o for (sid, iid), book in self._open.items() if strategy_id in (None, sid)
-                 and instrument_id in (None, iid) for o in book.values()]
-        return sorted(found, key=lambda o: o.ts_created)
+        found = [o for (sid, iid), book in self._open.items()
+                 if book and (strategy_id is None or sid == strategy_id)
+                 and (instrument_id is None or iid == instrument_id) for o in book.values()]
+        if len(found) > 1:  # (risk rules ask on every order; there is mostly one open order, or none)
+            found.sort(key=_CREATED)
+        return found
 
     def cancel_all(self, strategy_id: str | None = None) -> int:
         """Request the cancellation of every open order (of one strategy); return how many."""

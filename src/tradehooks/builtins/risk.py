@@ -267,12 +267,15 @@ class MaxDrawdown(_EquityLimit):
     def __init__(self, params: MaxDrawdown.Params, ctx: ComponentContext) -> None:
         super().__init__(params, ctx)
         self.peak: float | None = None
+        self._limit = float(params.max_drawdown)  # compared on every bar
 
     def on_equity(self, equity: float, ts: int) -> str | None:
-        if self.peak is None or equity > self.peak:
-            self.peak = equity
         peak = self.peak
-        limit = float(self.params.max_drawdown)
+        if peak is None or equity >= peak:  # at a new peak: no drawdown (the common case)
+            self.peak = equity
+            self.tripped = None
+            return None
+        limit = self._limit
         drawdown = (peak - equity) / peak if peak > 0 else 0.0
         if drawdown < limit:
             self.tripped = None
@@ -328,17 +331,18 @@ class DailyLoss(_EquityLimit):
         super().__init__(params, ctx)
         self.day: int | None = None
         self.start: float = 0.0
+        # the limit of the day, as a float (compared on every bar): set when the day starts
+        self._max_loss = float(params.max_loss) if params.max_loss is not None else 0.0
+        self._limit = 0.0
 
     def on_equity(self, equity: float, ts: int) -> str | None:
         day = ts // _NS_PER_DAY
         if day != self.day:
             self.day = day
             self.start = equity
-        params = self.params
-        if params.max_loss is not None:
-            limit = float(params.max_loss)
-        else:
-            limit = max(float(params.max_loss_fraction) * self.start, 0.0)
+            fraction = self.params.max_loss_fraction
+            self._limit = max(float(fraction) * equity, 0.0) if fraction is not None else self._max_loss
+        limit = self._limit
         loss = self.start - equity
         if loss <= limit:
             self.tripped = None
