@@ -3,10 +3,18 @@ in :mod:`._vector`; imported only when ``batch`` is given an array or a mapping 
 
 Every kernel computes what the indicator's ``update`` computes, bar after bar, to about 1e-12 relative
 (the order of the float operations differs, never the formula, the seeding or the warm-up).
+
+KAMA, the WMA and MACD run the compiled loops of :mod:`._compiled` instead, on series of at least
+:data:`COMPILED_FROM` bars, when numba can be imported (the ``fast`` extra): a recursion whose factor
+changes every bar, or a few chained ones, costs one scalar step per bar there, and several vector
+passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path without numba, and for
+shorter series, which they take in well under a millisecond: less than loading numba and the loops
+(a few tenths of a second, once per process).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +54,7 @@ from ._vector import (
 __all__ = ["run_arrays"]
 
 _KAMA_RUN = 2  # chunks per run of KAMA (longer runs, fewer calls)
+COMPILED_FROM = 32_768  # bars: the shortest series given to the compiled loops
 
 
 def run_arrays(cls: Any, params: Any, data: Any) -> Any:
@@ -56,6 +65,21 @@ def run_arrays(cls: Any, params: Any, data: Any) -> Any:
     if cls.outputs == ("value",):
         return result["value"]
     return {name: result[name] for name in cls.outputs}
+
+
+@functools.cache
+def compiled() -> Any:
+    """The module of compiled loops, :mod:`._compiled`, or None if numba cannot be imported (then the
+    numpy kernels run); imported on the first batch that can use it."""
+    try:
+        from . import _compiled
+    except ImportError:
+        return None
+    return _compiled
+
+
+def _use_compiled(c: Columns) -> bool:
+    return c.size >= COMPILED_FROM and compiled() is not None
 
 
 def _loop(cls: Any, params: Any, columns: Columns) -> Result:
@@ -81,6 +105,16 @@ def _sma(params: Any, c: Columns) -> Result:
 
 
 def _wma(params: Any, c: Columns) -> Result:
+    return _wma_compiled(params, c) if _use_compiled(c) else _wma_numpy(params, c)
+
+
+def _wma_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().wma(c[params.source], params.period, out)
+    return {"value": out}
+
+
+def _wma_numpy(params: Any, c: Columns) -> Result:
     p = params.period
     if p > vector.BAND_MAX:
         return chunked(_wma_by_doubling, params, c, p - 1)
@@ -154,6 +188,16 @@ def _tema(params: Any, c: Columns) -> Result:
 
 
 def _kama(params: Any, c: Columns) -> Result:
+    return _kama_compiled(params, c) if _use_compiled(c) else _kama_numpy(params, c)
+
+
+def _kama_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().kama(c[params.source], params.period, averages._KAMA_SLOWEST, averages._KAMA_SPREAD, out)
+    return {"value": out}
+
+
+def _kama_numpy(params: Any, c: Columns) -> Result:
     """The constants chunk by chunk, then ``kama = a * kama + b`` (``a = 1 - constant``, ``b =
     constant * x``) by :class:`_BoundedScan`, with buffers kept from chunk to chunk (fresh memory costs
     more in page faults than the arithmetic)."""
@@ -318,6 +362,17 @@ def _stochrsi(params: Any, c: Columns) -> Result:
 
 
 def _macd(params: Any, c: Columns) -> Result:
+    return _macd_compiled(params, c) if _use_compiled(c) else _macd_numpy(params, c)
+
+
+def _macd_compiled(params: Any, c: Columns) -> Result:
+    out = {name: np.empty(c.size) for name in ("macd", "signal", "hist")}
+    compiled().macd(c[params.source], params.fast, params.slow, params.signal, out["macd"], out["signal"],
+                    out["hist"])
+    return out
+
+
+def _macd_numpy(params: Any, c: Columns) -> Result:
     x = c[params.source]
     fast, slow, signal = params.fast, params.slow, params.signal
     n = c.size
