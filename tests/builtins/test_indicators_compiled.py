@@ -1,8 +1,8 @@
-"""KAMA, the WMA and MACD have two array paths: the compiled loops (numba, the ``fast`` extra) and the
-numpy kernels. Each is called explicitly here and checked against TA-Lib (to 1e-9 relative, with NaN
+"""KAMA, the WMA, MACD, OBV, Williams' %R and the Donchian channels have two array paths: the compiled
+loops (numba, the ``fast`` extra) and the numpy kernels. Each is called explicitly here and checked against TA-Lib (to 1e-9 relative, with NaN
 exactly where TA-Lib has it) and against ``update``, on the real data sets and on synthetic series
-(long, flat, tiny and large prices, across the numpy kernels' chunk boundaries and the compiled WMA's
-exact recomputations). Also: which path ``batch`` takes, that numba is imported only by a batch that
+(long, flat, tiny and large prices, steady trends, across the numpy kernels' chunk boundaries, the
+compiled WMA's exact recomputations and the compiled extremes' blocks and runs). Also: which path ``batch`` takes, that numba is imported only by a batch that
 runs a compiled loop, that everything works without numba, and that processes sharing a fresh on-disk
 cache of the compiled code do not trip over each other."""
 
@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 
 from tradehooks.builtins.indicators import (
+    DonchianChannels,
     KaufmanAdaptiveMovingAverage,
     MovingAverageConvergenceDivergence,
+    OnBalanceVolume,
     WeightedMovingAverage,
+    WilliamsPercentRange,
 )
 from tradehooks.model import Bar
 
@@ -32,8 +35,12 @@ from tradehooks.builtins.indicators import _arrays, _vector  # needs numpy: impo
 
 SRC = Path(_arrays.__file__).resolve().parents[3]
 DATA_SETS = ["btc", "altcoin", "random_walk"]
-CLASSES = [KaufmanAdaptiveMovingAverage, WeightedMovingAverage, MovingAverageConvergenceDivergence]
+CLASSES = [KaufmanAdaptiveMovingAverage, WeightedMovingAverage, MovingAverageConvergenceDivergence,
+           OnBalanceVolume, WilliamsPercentRange, DonchianChannels]
 CASES = [(cls, raw) for cls in CLASSES for raw in PARAMS[cls.name]]
+#: TA-Lib refuses a window of one value for MAX and MIN
+TALIB_CASES = [(cls, raw) for cls, raw in CASES if (cls.name, raw) != ("donchian", {"period": 1})]
+TALIB_IDS = [f"{cls.name}-{'-'.join(f'{k}={v}' for k, v in raw.items()) or 'defaults'}" for cls, raw in TALIB_CASES]
 CASE_IDS = [f"{cls.name}-{'-'.join(f'{k}={v}' for k, v in raw.items()) or 'defaults'}" for cls, raw in CASES]
 
 #: the numpy kernel and the compiled loop of each indicator, each ``(params, Columns) -> {output: array}``
@@ -41,6 +48,9 @@ KERNELS = {
     "kama": (_arrays._kama_numpy, _arrays._kama_compiled),
     "wma": (_arrays._wma_numpy, _arrays._wma_compiled),
     "macd": (_arrays._macd_numpy, _arrays._macd_compiled),
+    "obv": (_arrays._obv_numpy, _arrays._obv_compiled),
+    "willr": (_arrays._willr_numpy, _arrays._willr_compiled),
+    "donchian": (_arrays._donchian_numpy, _arrays._donchian_compiled),
 }
 
 
@@ -66,22 +76,37 @@ def run(path: str, cls: Any, params: Any, columns: dict[str, Any]) -> dict[str, 
     return result
 
 
-def talib_of(talib: Any, cls: Any, params: Any, x: Any) -> dict[str, Any]:
+def talib_of(talib: Any, cls: Any, params: Any, c: dict[str, Any]) -> dict[str, Any]:
     if cls.name == "kama":
-        return {"value": talib.KAMA(x, params.period)}
+        return {"value": talib.KAMA(c[params.source], params.period)}
     if cls.name == "wma":
-        return {"value": talib.WMA(x, params.period)}
-    return dict(zip(("macd", "signal", "hist"), talib.MACD(x, params.fast, params.slow, params.signal)))
+        return {"value": talib.WMA(c[params.source], params.period)}
+    if cls.name == "macd":
+        return dict(zip(("macd", "signal", "hist"), talib.MACD(c[params.source], params.fast, params.slow,
+                                                               params.signal)))
+    if cls.name == "obv":
+        return {"value": talib.OBV(c[params.source], c["volume"])}
+    if cls.name == "willr":
+        return {"value": talib.WILLR(c["high"], c["low"], c["close"], params.period)}
+    upper, lower = talib.MAX(c["high"], params.period), talib.MIN(c["low"], params.period)
+    return {"upper": upper, "middle": (upper + lower) / 2.0, "lower": lower}
 
 
-def compare(got: dict[str, Any], expected: dict[str, Any], price: float, what: str) -> None:
-    """To 1e-9 relative, or 1e-12 of the price level near zero (MACD's lines cross it), with NaN in
-    exactly the same places."""
+def compare(cls: Any, got: dict[str, Any], expected: dict[str, Any], c: dict[str, Any], what: str) -> None:
+    """To 1e-9 relative, with NaN in exactly the same places; near zero to 1e-9 for Williams' %R (0 to
+    -100), 1e-12 of the total volume for OBV, and 1e-12 of the price level otherwise (MACD's lines
+    cross zero)."""
     assert set(got) == set(expected), what
+    if cls.name == "willr":
+        abs_tol = 1e-9
+    elif cls.name == "obv":
+        abs_tol = 1e-12 * float(np.sum(c["volume"]))
+    else:
+        abs_tol = 1e-12 * float(np.mean(np.abs(c["close"])))
     for name, column in expected.items():
         values = np.asarray(got[name])
         assert values.dtype == np.float64 and values.shape == np.shape(column), f"{what} {name}"
-        assert_close(values.tolist(), list(column), abs_tol=1e-12 * price, what=f"{what} {name}")
+        assert_close(values.tolist(), list(column), abs_tol=abs_tol, what=f"{what} {name}")
 
 
 @functools.cache
@@ -90,47 +115,57 @@ def _columns(name: str) -> dict[str, Any]:
     return {field: np.array([getattr(bar, field) for bar in bars]) for field in Bar._fields[1:]}
 
 
+KINDS = ["walk", "tiny", "large", "flats", "trend", "fall"]
+
+
 @functools.cache
-def synthetic(kind: str, count: int = 20_000) -> Any:
-    """Random walks: ``walk`` around 100, ``tiny`` around 1e-5, ``large`` around 1e7, ``flats`` with
-    stretches of identical values (longer and shorter than the windows), ``trend`` a steady climb
-    (KAMA's ratio near 1, the path never above the change by more than rounding)."""
-    rng = np.random.default_rng(["walk", "tiny", "large", "flats", "trend"].index(kind) * 1000 + count)
+def synthetic(kind: str, count: int = 20_000) -> dict[str, Any]:
+    """Columns of a random walk: ``walk`` around 100, ``tiny`` around 1e-5, ``large`` around 1e7,
+    ``flats`` with stretches of identical bars (longer and shorter than the windows), ``trend`` a
+    steady climb (KAMA's ratio near 1, the path never above the change by more than rounding) and
+    ``fall`` a steady fall (each window's highest high its oldest); volumes from 0 to 1,000."""
+    rng = np.random.default_rng(KINDS.index(kind) * 1000 + count)
     steps = rng.normal(0.0, 0.01, count)
-    if kind == "trend":
-        steps = np.abs(steps) * 0.1 + 0.001
-    x = np.exp(np.cumsum(steps))
-    scale = {"walk": 100.0, "tiny": 1e-5, "large": 1e7, "flats": 100.0, "trend": 100.0}[kind]
-    x *= scale
+    if kind in ("trend", "fall"):
+        steps = (np.abs(steps) * 0.1 + 0.001) * (1.0 if kind == "trend" else -1.0)
+    scale = {"tiny": 1e-5, "large": 1e7}.get(kind, 100.0)
+    close = scale * np.exp(np.cumsum(steps))
+    high = close * (1.0 + np.abs(rng.normal(0.0, 0.002, count)))
+    low = close * (1.0 - np.abs(rng.normal(0.0, 0.002, count)))
+    if kind in ("trend", "fall"):
+        high, low = close * 1.001, close * 0.999
+    volume = rng.uniform(0.0, 1000.0, count)
     if kind == "flats":
         for start, length in [(500, 3), (1000, 30), (2000, 31), (3000, 80), (9000, 400)]:
-            x[start : start + length] = x[start]
-    return x
+            close[start : start + length] = high[start : start + length] = close[start]
+            low[start : start + length] = close[start]
+    return {"open": close, "high": high, "low": low, "close": close, "volume": volume}
 
 
 @pytest.mark.parametrize("data", DATA_SETS)
-@pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
+@pytest.mark.parametrize(("cls", "raw"), TALIB_CASES, ids=TALIB_IDS)
 def test_both_paths_match_talib_on_the_data_sets(talib: Any, path: str, data: str, cls: Any,
                                                  raw: dict[str, Any]) -> None:
     params = cls.Params(**raw)
     columns = _columns(data)
     got = run(path, cls, params, columns)
-    expected = talib_of(talib, cls, params, columns[params.source])
-    compare(got, expected, float(np.mean(columns["close"])), f"{path} {cls.name} on {data}:")
+    compare(cls, got, talib_of(talib, cls, params, columns), columns, f"{path} {cls.name} on {data}:")
 
 
-@pytest.mark.parametrize("kind", ["walk", "tiny", "large", "flats", "trend"])
-@pytest.mark.parametrize(("cls", "raw"), [*CASES, (KaufmanAdaptiveMovingAverage, {"period": 100}),
-                                          (WeightedMovingAverage, {"period": 100}),
-                                          (MovingAverageConvergenceDivergence, {"fast": 3, "slow": 60,
-                                                                                "signal": 20})],
-                         ids=[*CASE_IDS, "kama-period=100", "wma-period=100", "macd-fast=3-slow=60-signal=20"])
+LONGER = [(KaufmanAdaptiveMovingAverage, {"period": 100}), (WeightedMovingAverage, {"period": 100}),
+          (MovingAverageConvergenceDivergence, {"fast": 3, "slow": 60, "signal": 20}),
+          (WilliamsPercentRange, {"period": 300}), (DonchianChannels, {"period": 5000})]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("cls", "raw"), [*TALIB_CASES, *LONGER],
+                         ids=[*TALIB_IDS, *(f"{cls.name}-{next(iter(raw.values()))}" for cls, raw in LONGER)])
 def test_both_paths_match_talib_on_synthetic_series(talib: Any, path: str, kind: str, cls: Any,
                                                     raw: dict[str, Any]) -> None:
     params = cls.Params(**raw)
-    x = synthetic(kind)
-    got = run(path, cls, params, {"close": x})
-    compare(got, talib_of(talib, cls, params, x), float(np.mean(x)), f"{path} {cls.name} on {kind}:")
+    columns = synthetic(kind)
+    got = run(path, cls, params, columns)
+    compare(cls, got, talib_of(talib, cls, params, columns), columns, f"{path} {cls.name} on {kind}:")
 
 
 @pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
@@ -145,7 +180,8 @@ def test_both_paths_match_updates_across_boundaries(path: str, cls: Any, raw: di
     columns = {name: column[:6000] for name, column in _columns("btc").items()}
     got = run(path, cls, params, columns)
     seen = outputs_of(cls(params), bars)
-    compare(got, {name: seen[name] for name in cls.outputs}, bars[0].close, f"{path} {cls.name} chunked:")
+    expected = {name: np.array(seen[name], dtype=float) for name in cls.outputs}  # None as NaN
+    compare(cls, got, expected, columns, f"{path} {cls.name} chunked:")
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
@@ -153,9 +189,10 @@ def test_the_two_paths_agree_on_a_long_series(cls: Any) -> None:
     """On 200,000 bars (several of the numpy kernels' chunks) the two paths agree to 1e-12 of the value
     and the price (MACD's lines cross zero)."""
     pytest.importorskip("numba")
-    x = synthetic("flats", 200_000)
+    columns = synthetic("flats", 200_000)
+    x = columns["close"] if cls is not OnBalanceVolume else np.cumsum(columns["volume"])
     params = cls.Params()
-    compiled, vectorised = (run(p, cls, params, {"close": x}) for p in ("compiled", "numpy"))
+    compiled, vectorised = (run(p, cls, params, columns) for p in ("compiled", "numpy"))
     for name in vectorised:
         assert np.array_equal(np.isnan(compiled[name]), np.isnan(vectorised[name]))
         difference = np.nan_to_num(np.abs(compiled[name] - vectorised[name]))
@@ -166,10 +203,11 @@ def test_the_two_paths_agree_on_a_long_series(cls: Any) -> None:
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
 def test_both_paths_are_nan_exactly_through_the_warm_up(path: str, cls: Any, count: int) -> None:
     """However short the series, the result is as long as it and NaN exactly up to the lookback
-    index (KAMA's and the WMA's period is 10 here, so the counts go either side of it and of MACD's
-    33)."""
-    params = cls.Params() if cls is MovingAverageConvergenceDivergence else cls.Params(period=10)
-    got = run(path, cls, params, {"close": synthetic("walk")[:count].copy()})
+    index (the windows are of 10 bars here, so the counts go either side of them, of a block of the
+    compiled extremes and of MACD's lookback of 33)."""
+    params = cls.Params() if cls in (MovingAverageConvergenceDivergence, OnBalanceVolume) else cls.Params(period=10)
+    columns = {name: column[:count].copy() for name, column in synthetic("walk").items()}
+    got = run(path, cls, params, columns)
     lookback = cls.lookback(params)
     for column in got.values():
         assert len(column) == count
@@ -182,14 +220,14 @@ def test_batch_takes_the_compiled_path_on_long_series_only(cls: Any, monkeypatch
     numpy kernel below that: each path, called alone, gives ``batch``'s result bit for bit."""
     params = cls.Params()
     for count in (_arrays.COMPILED_FROM - 1, _arrays.COMPILED_FROM):
-        columns = {"close": synthetic("walk", _arrays.COMPILED_FROM)[:count].copy()}
+        columns = {name: column[:count].copy() for name, column in synthetic("walk", count + 1).items()}
         got = cls.batch(params, columns)
         got = {"value": got} if cls.outputs == ("value",) else got
         taken = "compiled" if count >= _arrays.COMPILED_FROM and _arrays.compiled() is not None else "numpy"
         for name, column in run(taken, cls, params, columns).items():
             assert np.array_equal(got[name], column, equal_nan=True), f"{cls.name} {count}: {name}"
     monkeypatch.setattr(_arrays, "compiled", lambda: None)  # as without numba
-    columns = {"close": synthetic("walk", _arrays.COMPILED_FROM)}
+    columns = synthetic("walk", _arrays.COMPILED_FROM)
     got = cls.batch(params, columns)
     got = {"value": got} if cls.outputs == ("value",) else got
     for name, column in run("numpy", cls, params, columns).items():

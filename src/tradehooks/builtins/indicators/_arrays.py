@@ -4,10 +4,10 @@ in :mod:`._vector`; imported only when ``batch`` is given an array or a mapping 
 Every kernel computes what the indicator's ``update`` computes, bar after bar, to about 1e-12 relative
 (the order of the float operations differs, never the formula, the seeding or the warm-up).
 
-KAMA, the WMA and MACD run the compiled loops of :mod:`._compiled` instead, on series of at least
+KAMA, the WMA, MACD, OBV, Williams' %R and the Donchian channels run the compiled loops of :mod:`._compiled` instead, on series of at least
 :data:`COMPILED_FROM` bars, when numba can be imported (the ``fast`` extra): a recursion whose factor
-changes every bar, or a few chained ones, costs one scalar step per bar there, and several vector
-passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path without numba, and for
+changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
+and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path without numba, and for
 shorter series, which they take in well under a millisecond: less than loading numba and the loops
 (a few tenths of a second, once per process).
 """
@@ -465,6 +465,20 @@ def _talib_window_sums(x: Array, p: int) -> Array:
 
 
 def _willr(params: Any, c: Columns) -> Result:
+    return _willr_compiled(params, c) if _use_compiled(c) else _willr_numpy(params, c)
+
+
+def _willr_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().willr(c["high"], c["low"], c["close"], params.period, FLAT, out)
+    return {"value": out}
+
+
+def _willr_numpy(params: Any, c: Columns) -> Result:
+    return chunked(_willr_window, params, c, params.period - 1)
+
+
+def _willr_window(params: Any, c: Columns) -> Result:
     p = params.period
     highest = rolling_max(c["high"], p)
     lowest = rolling_min(c["low"], p)
@@ -552,6 +566,20 @@ def _keltner(params: Any, c: Columns) -> Result:
 
 
 def _donchian(params: Any, c: Columns) -> Result:
+    return _donchian_compiled(params, c) if _use_compiled(c) else _donchian_numpy(params, c)
+
+
+def _donchian_compiled(params: Any, c: Columns) -> Result:
+    out = {name: np.empty(c.size) for name in ("upper", "middle", "lower")}
+    compiled().donchian(c["high"], c["low"], params.period, out["upper"], out["middle"], out["lower"])
+    return out
+
+
+def _donchian_numpy(params: Any, c: Columns) -> Result:
+    return chunked(_donchian_window, params, c, params.period - 1)
+
+
+def _donchian_window(params: Any, c: Columns) -> Result:
     p = params.period
     upper = placed(c.size, p - 1, rolling_max(c["high"], p))
     lower = placed(c.size, p - 1, rolling_min(c["low"], p))
@@ -615,6 +643,16 @@ def _aroon(params: Any, c: Columns) -> Result:
 
 
 def _obv(params: Any, c: Columns) -> Result:
+    return _obv_compiled(params, c) if _use_compiled(c) else _obv_numpy(params, c)
+
+
+def _obv_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().obv(c[params.source], c["volume"], out)
+    return {"value": out}
+
+
+def _obv_numpy(params: Any, c: Columns) -> Result:
     x = c[params.source]
     v = c["volume"]
     out = np.empty(c.size)
@@ -713,14 +751,14 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     # the mean is summed in the order of TA-Lib's ring buffer, which depends on the row modulo period
     momentum.CommodityChannelIndex: lambda params, c: chunked(_cci, params, c, params.period - 1,
                                                                align=params.period),
-    momentum.WilliamsPercentRange: _finite(momentum.WilliamsPercentRange, _willr),
+    momentum.WilliamsPercentRange: _willr,
     volatility.AverageTrueRange: _atr,
     volatility.NormalizedAverageTrueRange: _natr,
     volatility.TrueRange: _finite(volatility.TrueRange, _trange),
     volatility.StandardDeviation: _stddev,
     volatility.BollingerBands: _bbands,
     volatility.KeltnerChannels: _keltner,
-    trend.DonchianChannels: _finite(trend.DonchianChannels, _donchian),
+    trend.DonchianChannels: _donchian,
     trend.AverageDirectionalIndex: _adx,
     trend.Aroon: _finite(trend.Aroon, _aroon),
     volume.OnBalanceVolume: _obv,

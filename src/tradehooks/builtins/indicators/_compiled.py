@@ -1,6 +1,8 @@
-"""Compiled loops for the recursions that numpy cannot vectorise well: KAMA (whose smoothing factor
-changes every bar), the WMA's two running sums and MACD's three chained EMAs, each one pass over the
-input in TA-Lib's order of operations, compiled by numba.
+"""Compiled loops for what numpy cannot vectorise well: the recursions of KAMA (whose smoothing factor
+changes every bar), the WMA's two running sums, MACD's three chained EMAs and OBV's running total,
+each one pass over the input in TA-Lib's order of operations; and the rolling highest high and lowest
+low of the Donchian channels and Williams' %R, three comparisons per bar and series; compiled by
+numba.
 
 Optional: this module imports numba, and :mod:`._arrays` imports it only when a batch over arrays
 runs one of these indicators and numba can be imported (the ``fast`` extra); without numba the numpy
@@ -16,9 +18,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["kama", "macd", "wma"]
+__all__ = ["donchian", "kama", "macd", "obv", "willr", "wma"]
 
 WMA_RESUM = 256  # outputs between exact recomputations of the WMA's running sums (2 * period steps each)
+EXTREMES_RUN = 4096  # windows per run of the rolling extremes of Williams' %R (its buffers stay in cache)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -130,3 +133,119 @@ def macd(x: np.ndarray, fast: int, slow: int, signal: int, macd_out: np.ndarray,
         macd_out[t] = m
         signal_out[t] = g
         hist_out[t] = m - g
+
+
+@numba.njit(cache=True, nogil=True)
+def obv(x: np.ndarray, volume: np.ndarray, out: np.ndarray) -> None:
+    """TA-Lib's ``OBV``: the first volume, then the running total plus the volume where ``x`` rose and
+    minus it where ``x`` fell."""
+    n = x.shape[0]
+    if n == 0:
+        return
+    total = volume[0]
+    out[0] = total
+    previous = x[0]
+    for t in range(1, n):
+        v = x[t]
+        if v > previous:
+            total += volume[t]
+        elif v < previous:
+            total -= volume[t]
+        out[t] = total
+        previous = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _extremes(high: np.ndarray, low: np.ndarray, period: int, upper: np.ndarray, lower: np.ndarray,
+              suffix: np.ndarray, middle: np.ndarray, with_middle: bool) -> None:
+    """``upper[j]`` the highest of ``high[j : j + period]`` and ``lower[j]`` the lowest of ``low[j : j +
+    period]``, for every full window ``j`` (``suffix``: a buffer of ``2 * period``), and with
+    ``with_middle`` their mean in ``middle[j]`` (written with them: a pass of its own would cost as
+    much again in memory traffic). The windows that
+    start in a block of ``period`` values span that block's end and the next block's start, so each is
+    the larger of a running extreme from the block's end backwards (``suffix``) and one from the next
+    block's start forwards: three comparisons per value and series, whatever the data."""
+    count = high.shape[0] - period + 1
+    # comparisons rather than max() and min(), which numba compiles with NaN tests (a third slower)
+    for k in range(0, count, period):
+        last = k + period - 1
+        most = high[last]
+        least = low[last]
+        suffix[period - 1] = most
+        suffix[2 * period - 1] = least
+        for j in range(period - 2, -1, -1):
+            v = high[k + j]
+            if v > most:  # noqa: PLR1730 (see above)
+                most = v
+            suffix[j] = most
+            v = low[k + j]
+            if v < least:  # noqa: PLR1730 (see above)
+                least = v
+            suffix[period + j] = least
+        upper[k] = most
+        lower[k] = least
+        if with_middle:
+            middle[k] = (most + least) / 2.0
+        most = -np.inf
+        least = np.inf
+        for j in range(1, min(period, count - k)):
+            v = high[last + j]
+            if v > most:  # noqa: PLR1730 (see above)
+                most = v
+            v = low[last + j]
+            if v < least:  # noqa: PLR1730 (see above)
+                least = v
+            before = suffix[j]
+            top = before if before >= most else most  # noqa: FURB136 (see above)
+            before = suffix[period + j]
+            bottom = before if before <= least else least  # noqa: FURB136 (see above)
+            upper[k + j] = top
+            lower[k + j] = bottom
+            if with_middle:
+                middle[k + j] = (top + bottom) / 2.0
+
+
+@numba.njit(cache=True, nogil=True)
+def donchian(high: np.ndarray, low: np.ndarray, period: int, upper: np.ndarray, middle: np.ndarray,
+             lower: np.ndarray) -> None:
+    """The highest high and lowest low of the last ``period`` bars, and their mean, from index
+    ``period - 1``."""
+    n = high.shape[0]
+    first = min(period - 1, n)
+    for t in range(first):
+        upper[t] = np.nan
+        middle[t] = np.nan
+        lower[t] = np.nan
+    if n < period:
+        return
+    _extremes(high, low, period, upper[first:], lower[first:], np.empty(2 * period), middle[first:], True)
+
+
+@numba.njit(cache=True, nogil=True)
+def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, flat: float,
+          out: np.ndarray) -> None:
+    """TA-Lib's ``WILLR``: ``(highest - close) / ((highest - lowest) / -100)`` over the last ``period``
+    bars, 0 where the range is within ``flat`` times ``|highest| + |lowest|`` (rounding residue); from
+    index ``period - 1``, the extremes made :data:`EXTREMES_RUN` windows at a time."""
+    n = high.shape[0]
+    first = min(period - 1, n)
+    for t in range(first):
+        out[t] = np.nan
+    if n < period:
+        return
+    run = max(EXTREMES_RUN, period)
+    highest = np.empty(run)
+    lowest = np.empty(run)
+    suffix = np.empty(2 * period)
+    for s in range(first, n, run):
+        e = min(s + run, n)
+        m = e - s
+        _extremes(high[s - first : e], low[s - first : e], period, highest, lowest, suffix, highest, False)
+        for j in range(m):
+            most = highest[j]
+            least = lowest[j]
+            spread = most - least
+            if spread <= flat * (abs(most) + abs(least)):
+                out[s + j] = 0.0
+            else:
+                out[s + j] = (most - close[s + j]) / (spread / -100.0)
