@@ -1,4 +1,4 @@
-"""KAMA, the WMA, MACD, OBV, Williams' %R and the Donchian channels have two array paths: the compiled
+"""KAMA, the WMA, MACD, OBV, Williams' %R, the Donchian channels and Aroon have two array paths: the compiled
 loops (numba, the ``fast`` extra) and the numpy kernels. Each is called explicitly here and checked against TA-Lib (to 1e-9 relative, with NaN
 exactly where TA-Lib has it) and against ``update``, on the real data sets and on synthetic series
 (long, flat, tiny and large prices, steady trends, across the numpy kernels' chunk boundaries, the
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tradehooks.builtins.indicators import (
+    Aroon,
     DonchianChannels,
     KaufmanAdaptiveMovingAverage,
     MovingAverageConvergenceDivergence,
@@ -36,7 +37,7 @@ from tradehooks.builtins.indicators import _arrays, _vector  # needs numpy: impo
 SRC = Path(_arrays.__file__).resolve().parents[3]
 DATA_SETS = ["btc", "altcoin", "random_walk"]
 CLASSES = [KaufmanAdaptiveMovingAverage, WeightedMovingAverage, MovingAverageConvergenceDivergence,
-           OnBalanceVolume, WilliamsPercentRange, DonchianChannels]
+           OnBalanceVolume, WilliamsPercentRange, DonchianChannels, Aroon]
 CASES = [(cls, raw) for cls in CLASSES for raw in PARAMS[cls.name]]
 #: TA-Lib refuses a window of one value for MAX and MIN
 TALIB_CASES = [(cls, raw) for cls, raw in CASES if (cls.name, raw) != ("donchian", {"period": 1})]
@@ -51,6 +52,7 @@ KERNELS = {
     "obv": (_arrays._obv_numpy, _arrays._obv_compiled),
     "willr": (_arrays._willr_numpy, _arrays._willr_compiled),
     "donchian": (_arrays._donchian_numpy, _arrays._donchian_compiled),
+    "aroon": (_arrays._aroon_numpy, _arrays._aroon_compiled),
 }
 
 
@@ -88,16 +90,18 @@ def talib_of(talib: Any, cls: Any, params: Any, c: dict[str, Any]) -> dict[str, 
         return {"value": talib.OBV(c[params.source], c["volume"])}
     if cls.name == "willr":
         return {"value": talib.WILLR(c["high"], c["low"], c["close"], params.period)}
+    if cls.name == "aroon":
+        return dict(zip(("down", "up"), talib.AROON(c["high"], c["low"], params.period)))
     upper, lower = talib.MAX(c["high"], params.period), talib.MIN(c["low"], params.period)
     return {"upper": upper, "middle": (upper + lower) / 2.0, "lower": lower}
 
 
 def compare(cls: Any, got: dict[str, Any], expected: dict[str, Any], c: dict[str, Any], what: str) -> None:
-    """To 1e-9 relative, with NaN in exactly the same places; near zero to 1e-9 for Williams' %R (0 to
-    -100), 1e-12 of the total volume for OBV, and 1e-12 of the price level otherwise (MACD's lines
+    """To 1e-9 relative, with NaN in exactly the same places; near zero to 1e-9 for Williams' %R and
+    Aroon (0 to -100, 0 to 100), 1e-12 of the total volume for OBV, and 1e-12 of the price level otherwise (MACD's lines
     cross zero)."""
     assert set(got) == set(expected), what
-    if cls.name == "willr":
+    if cls.name in ("willr", "aroon"):
         abs_tol = 1e-9
     elif cls.name == "obv":
         abs_tol = 1e-12 * float(np.sum(c["volume"]))
@@ -154,7 +158,8 @@ def test_both_paths_match_talib_on_the_data_sets(talib: Any, path: str, data: st
 
 LONGER = [(KaufmanAdaptiveMovingAverage, {"period": 100}), (WeightedMovingAverage, {"period": 100}),
           (MovingAverageConvergenceDivergence, {"fast": 3, "slow": 60, "signal": 20}),
-          (WilliamsPercentRange, {"period": 300}), (DonchianChannels, {"period": 5000})]
+          (WilliamsPercentRange, {"period": 300}), (DonchianChannels, {"period": 5000}),
+          (Aroon, {"period": 400})]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -4,7 +4,7 @@ in :mod:`._vector`; imported only when ``batch`` is given an array or a mapping 
 Every kernel computes what the indicator's ``update`` computes, bar after bar, to about 1e-12 relative
 (the order of the float operations differs, never the formula, the seeding or the warm-up).
 
-KAMA, the WMA, MACD, OBV, Williams' %R and the Donchian channels run the compiled loops of :mod:`._compiled` instead, on series of at least
+KAMA, the WMA, MACD, OBV, Williams' %R, the Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead, on series of at least
 :data:`COMPILED_FROM` bars, when numba can be imported (the ``fast`` extra): a recursion whose factor
 changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
 and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path without numba, and for
@@ -630,6 +630,20 @@ def _adx(params: Any, c: Columns) -> Result:
 
 
 def _aroon(params: Any, c: Columns) -> Result:
+    return _aroon_compiled(params, c) if _use_compiled(c) else _aroon_numpy(params, c)
+
+
+def _aroon_compiled(params: Any, c: Columns) -> Result:
+    out = {name: np.empty(c.size) for name in ("up", "down")}
+    compiled().aroon(c["high"], c["low"], params.period, out["up"], out["down"])
+    return out
+
+
+def _aroon_numpy(params: Any, c: Columns) -> Result:
+    return chunked(_aroon_window, params, c, params.period)
+
+
+def _aroon_window(params: Any, c: Columns) -> Result:
     p = params.period
     n = c.size
     factor = 100.0 / p
@@ -760,7 +774,7 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     volatility.KeltnerChannels: _keltner,
     trend.DonchianChannels: _donchian,
     trend.AverageDirectionalIndex: _adx,
-    trend.Aroon: _finite(trend.Aroon, _aroon),
+    trend.Aroon: _aroon,
     volume.OnBalanceVolume: _obv,
     volume.VolumeWeightedAveragePrice: _vwap,
     volume.MoneyFlowIndex: _finite(volume.MoneyFlowIndex, _mfi),

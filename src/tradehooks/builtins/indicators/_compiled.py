@@ -1,8 +1,8 @@
 """Compiled loops for what numpy cannot vectorise well: the recursions of KAMA (whose smoothing factor
 changes every bar), the WMA's two running sums, MACD's three chained EMAs and OBV's running total,
 each one pass over the input in TA-Lib's order of operations; and the rolling highest high and lowest
-low of the Donchian channels and Williams' %R, three comparisons per bar and series; compiled by
-numba.
+low of the Donchian channels and Williams' %R, and the bars of Aroon's, three comparisons per bar
+and series; compiled by numba.
 
 Optional: this module imports numba, and :mod:`._arrays` imports it only when a batch over arrays
 runs one of these indicators and numba can be imported (the ``fast`` extra); without numba the numpy
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["donchian", "kama", "macd", "obv", "willr", "wma"]
+__all__ = ["aroon", "donchian", "kama", "macd", "obv", "willr", "wma"]
 
 WMA_RESUM = 256  # outputs between exact recomputations of the WMA's running sums (2 * period steps each)
 EXTREMES_RUN = 4096  # windows per run of the rolling extremes of Williams' %R (its buffers stay in cache)
@@ -249,3 +249,63 @@ def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, fla
                 out[s + j] = 0.0
             else:
                 out[s + j] = (most - close[s + j]) / (spread / -100.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def aroon(high: np.ndarray, low: np.ndarray, period: int, up: np.ndarray, down: np.ndarray) -> None:
+    """TA-Lib's ``AROON``: over the last ``period + 1`` bars, ``up = 100 / period * (period - bars
+    since the highest high)`` and ``down`` likewise with the lowest low, the most recent of equal
+    ones; from index ``period``. The bars of the extremes as in :func:`_extremes`, by blocks of one
+    window: backwards through a block an older bar wins only if strictly beyond, forwards through the
+    next a newer one wins on a tie, and so does the newer part of a window."""
+    n = high.shape[0]
+    size = period + 1
+    for t in range(min(period, n)):
+        up[t] = np.nan
+        down[t] = np.nan
+    if n < size:
+        return
+    factor = 100.0 / period
+    suffix = np.empty(2 * size)  # the running extremes backwards, highs then lows
+    where = np.empty(2 * size, dtype=np.int64)  # and their bars
+    count = n - size + 1
+    for k in range(0, count, size):
+        last = k + size - 1
+        most = high[last]
+        least = low[last]
+        top = bottom = last
+        suffix[size - 1] = most
+        suffix[2 * size - 1] = least
+        where[size - 1] = where[2 * size - 1] = last
+        for j in range(size - 2, -1, -1):
+            v = high[k + j]
+            if v > most:
+                most = v
+                top = k + j
+            suffix[j] = most
+            where[j] = top
+            v = low[k + j]
+            if v < least:
+                least = v
+                bottom = k + j
+            suffix[size + j] = least
+            where[size + j] = bottom
+        up[last] = factor * (period - (last - where[0]))
+        down[last] = factor * (period - (last - where[size]))
+        most = -np.inf
+        least = np.inf
+        top = bottom = -1
+        for j in range(1, min(size, count - k)):
+            t = last + j
+            v = high[t]
+            if v >= most:
+                most = v
+                top = t
+            v = low[t]
+            if v <= least:
+                least = v
+                bottom = t
+            highest = top if most >= suffix[j] else where[j]
+            lowest = bottom if least <= suffix[size + j] else where[size + j]
+            up[t] = factor * (period - (t - highest))
+            down[t] = factor * (period - (t - lowest))
