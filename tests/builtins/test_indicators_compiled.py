@@ -1,4 +1,5 @@
-"""KAMA, the WMA, MACD, OBV, Williams' %R, the Donchian channels and Aroon have two array paths: the compiled
+"""KAMA, the WMA, MACD, OBV, the ATR and NATR, Williams' %R, the Donchian channels and Aroon have two
+array paths: the compiled
 loops (numba, the ``fast`` extra) and the numpy kernels. Each is called explicitly here and checked against TA-Lib (to 1e-9 relative, with NaN
 exactly where TA-Lib has it) and against ``update``, on the real data sets and on synthetic series
 (long, flat, tiny and large prices, steady trends, across the numpy kernels' chunk boundaries, the
@@ -20,9 +21,11 @@ import pytest
 
 from tradehooks.builtins.indicators import (
     Aroon,
+    AverageTrueRange,
     DonchianChannels,
     KaufmanAdaptiveMovingAverage,
     MovingAverageConvergenceDivergence,
+    NormalizedAverageTrueRange,
     OnBalanceVolume,
     WeightedMovingAverage,
     WilliamsPercentRange,
@@ -37,7 +40,8 @@ from tradehooks.builtins.indicators import _arrays, _vector  # needs numpy: impo
 SRC = Path(_arrays.__file__).resolve().parents[3]
 DATA_SETS = ["btc", "altcoin", "random_walk"]
 CLASSES = [KaufmanAdaptiveMovingAverage, WeightedMovingAverage, MovingAverageConvergenceDivergence,
-           OnBalanceVolume, WilliamsPercentRange, DonchianChannels, Aroon]
+           OnBalanceVolume, AverageTrueRange, NormalizedAverageTrueRange, WilliamsPercentRange,
+           DonchianChannels, Aroon]
 CASES = [(cls, raw) for cls in CLASSES for raw in PARAMS[cls.name]]
 #: TA-Lib refuses a window of one value for MAX and MIN
 TALIB_CASES = [(cls, raw) for cls, raw in CASES if (cls.name, raw) != ("donchian", {"period": 1})]
@@ -53,6 +57,8 @@ KERNELS = {
     "willr": (_arrays._willr_numpy, _arrays._willr_compiled),
     "donchian": (_arrays._donchian_numpy, _arrays._donchian_compiled),
     "aroon": (_arrays._aroon_numpy, _arrays._aroon_compiled),
+    "atr": (_arrays._atr_numpy, _arrays._atr_compiled),
+    "natr": (_arrays._natr_numpy, _arrays._natr_compiled),
 }
 
 
@@ -92,16 +98,18 @@ def talib_of(talib: Any, cls: Any, params: Any, c: dict[str, Any]) -> dict[str, 
         return {"value": talib.WILLR(c["high"], c["low"], c["close"], params.period)}
     if cls.name == "aroon":
         return dict(zip(("down", "up"), talib.AROON(c["high"], c["low"], params.period)))
+    if cls.name in ("atr", "natr"):
+        return {"value": getattr(talib, cls.name.upper())(c["high"], c["low"], c["close"], params.period)}
     upper, lower = talib.MAX(c["high"], params.period), talib.MIN(c["low"], params.period)
     return {"upper": upper, "middle": (upper + lower) / 2.0, "lower": lower}
 
 
 def compare(cls: Any, got: dict[str, Any], expected: dict[str, Any], c: dict[str, Any], what: str) -> None:
-    """To 1e-9 relative, with NaN in exactly the same places; near zero to 1e-9 for Williams' %R and
-    Aroon (0 to -100, 0 to 100), 1e-12 of the total volume for OBV, and 1e-12 of the price level otherwise (MACD's lines
+    """To 1e-9 relative, with NaN in exactly the same places; near zero to 1e-9 for Williams' %R, Aroon
+    and the NATR (0 to -100, 0 to 100, percent), 1e-12 of the total volume for OBV, and 1e-12 of the price level otherwise (MACD's lines
     cross zero)."""
     assert set(got) == set(expected), what
-    if cls.name in ("willr", "aroon"):
+    if cls.name in ("willr", "aroon", "natr"):
         abs_tol = 1e-9
     elif cls.name == "obv":
         abs_tol = 1e-12 * float(np.sum(c["volume"]))
@@ -159,7 +167,7 @@ def test_both_paths_match_talib_on_the_data_sets(talib: Any, path: str, data: st
 LONGER = [(KaufmanAdaptiveMovingAverage, {"period": 100}), (WeightedMovingAverage, {"period": 100}),
           (MovingAverageConvergenceDivergence, {"fast": 3, "slow": 60, "signal": 20}),
           (WilliamsPercentRange, {"period": 300}), (DonchianChannels, {"period": 5000}),
-          (Aroon, {"period": 400})]
+          (Aroon, {"period": 400}), (AverageTrueRange, {"period": 300})]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -4,7 +4,8 @@ in :mod:`._vector`; imported only when ``batch`` is given an array or a mapping 
 Every kernel computes what the indicator's ``update`` computes, bar after bar, to about 1e-12 relative
 (the order of the float operations differs, never the formula, the seeding or the warm-up).
 
-KAMA, the WMA, MACD, OBV, Williams' %R, the Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead, on series of at least
+KAMA, the WMA, MACD, OBV, the ATR (and NATR and the Keltner channels' width), Williams' %R, the
+Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead, on series of at least
 :data:`COMPILED_FROM` bars, when numba can be imported (the ``fast`` extra): a recursion whose factor
 changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
 and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path without numba, and for
@@ -505,10 +506,28 @@ def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] 
 
 
 def _atr(params: Any, c: Columns) -> Result:
+    return _atr_compiled(params, c) if _use_compiled(c) else _atr_numpy(params, c)
+
+
+def _atr_compiled(params: Any, c: Columns, normalized: bool = False) -> Result:
+    out = np.empty(c.size)
+    compiled().atr(c["high"], c["low"], c["close"], params.period, normalized, out)
+    return {"value": out}
+
+
+def _atr_numpy(params: Any, c: Columns) -> Result:
     return {"value": _atr_array(params, c)}
 
 
 def _natr(params: Any, c: Columns) -> Result:
+    return _natr_compiled(params, c) if _use_compiled(c) else _natr_numpy(params, c)
+
+
+def _natr_compiled(params: Any, c: Columns) -> Result:
+    return _atr_compiled(params, c, normalized=True)
+
+
+def _natr_numpy(params: Any, c: Columns) -> Result:
     close = c["close"]
 
     def normalized(out: Array, s: int, e: int) -> None:  # each chunk of the ATR as it is made, in cache
@@ -559,7 +578,7 @@ def _keltner(params: Any, c: Columns) -> Result:
     p = params.period
     middle = ema(c["close"], p)
     middle[: min(p, c.size)] = np.nan
-    width = _atr_array(params, c)
+    width = _atr(params, c)["value"]
     width *= params.multiplier
     upper = middle + width
     return {"upper": upper, "middle": middle, "lower": np.subtract(middle, width, out=width)}

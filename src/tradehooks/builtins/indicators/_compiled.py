@@ -1,6 +1,7 @@
 """Compiled loops for what numpy cannot vectorise well: the recursions of KAMA (whose smoothing factor
-changes every bar), the WMA's two running sums, MACD's three chained EMAs and OBV's running total,
-each one pass over the input in TA-Lib's order of operations; and the rolling highest high and lowest
+changes every bar), the WMA's two running sums, MACD's three chained EMAs, OBV's running total and the
+ATR's Wilder smoothing, each one pass over the input, in TA-Lib's order of operations but for the
+ATR's; and the rolling highest high and lowest
 low of the Donchian channels and Williams' %R, and the bars of Aroon's, three comparisons per bar
 and series; compiled by numba.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["aroon", "donchian", "kama", "macd", "obv", "willr", "wma"]
+__all__ = ["aroon", "atr", "donchian", "kama", "macd", "obv", "willr", "wma"]
 
 WMA_RESUM = 256  # outputs between exact recomputations of the WMA's running sums (2 * period steps each)
 EXTREMES_RUN = 4096  # windows per run of the rolling extremes of Williams' %R (its buffers stay in cache)
@@ -309,3 +310,46 @@ def aroon(high: np.ndarray, low: np.ndarray, period: int, up: np.ndarray, down: 
             lowest = bottom if least <= suffix[size + j] else where[size + j]
             up[t] = factor * (period - (t - highest))
             down[t] = factor * (period - (t - lowest))
+
+
+@numba.njit(cache=True, nogil=True)
+def _true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray, t: int) -> float:
+    """``max(high, previous close) - min(low, previous close)`` of bar ``t``."""
+    previous = close[t - 1]
+    top = high[t]
+    if previous > top:  # noqa: PLR1730 (comparisons rather than max() and min(): see _extremes)
+        top = previous
+    bottom = low[t]
+    if previous < bottom:  # noqa: PLR1730 (see above)
+        bottom = previous
+    return top - bottom  # type: ignore[no-any-return]  # numpy scalars, to mypy
+
+
+@numba.njit(cache=True, nogil=True)
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, normalized: bool,
+        out: np.ndarray) -> None:
+    """TA-Lib's ``ATR`` (``NATR`` with ``normalized``: ``(atr / close) * 100``, 0 where the close is
+    0): the true range ``max(high, previous close) - min(low, previous close)`` from the second bar,
+    the mean of the first ``period`` at index ``period``, then ``atr = atr * (1 - 1 / period) +
+    true_range / period``; not TA-Lib's ``(atr * (period - 1) + true_range) / period``, whose division
+    in the recursion would take three times as long (the two differ by a rounding or two, and the
+    recursion shrinks its errors)."""
+    n = high.shape[0]
+    for t in range(min(period, n)):
+        out[t] = np.nan
+    if n <= period:
+        return
+    total = 0.0
+    for t in range(1, period + 1):
+        total += _true_range(high, low, close, t)
+    y = total / period
+    keep = (period - 1) / period
+    gain = 1.0 / period
+    for t in range(period, n):
+        if t > period:
+            y = y * keep + _true_range(high, low, close, t) * gain
+        if normalized:
+            c = close[t]
+            out[t] = (y / c) * 100.0 if c != 0.0 else 0.0
+        else:
+            out[t] = y
