@@ -8,9 +8,9 @@ KAMA, the WMA, MACD, OBV, the ATR (and NATR and the Keltner channels' width), Wi
 Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead, on series of at least
 :data:`COMPILED_FROM` bars, when numba can be imported (the ``fast`` extra): a recursion whose factor
 changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
-and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path without numba, and for
-shorter series, which they take in well under a millisecond: less than loading numba and the loops
-(a few tenths of a second, once per process).
+and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path
+without numba, and for shorter series, which they take in well under a millisecond: less than
+loading numba and the loops (a few tenths of a second, once per process).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Compiled loops for what numpy cannot vectorise well: the recursions of KAMA (whose smoothing factor
-changes every bar), the WMA's two running sums, MACD's three chained EMAs, OBV's running total and the
-ATR's Wilder smoothing, each one pass over the input, in TA-Lib's order of operations but for the
-ATR's; and the rolling highest high and lowest
-low of the Donchian channels and Williams' %R, and the bars of Aroon's, three comparisons per bar
-and series; compiled by numba.
+"""Compiled loops for what numpy cannot vectorise well, compiled by numba, one pass over the input
+each: the recursions of KAMA (whose smoothing factor changes every bar), the WMA's two running sums,
+MACD's three chained EMAs, OBV's running total (all in TA-Lib's order of operations) and the ATR's
+Wilder smoothing; and the rolling highest high and lowest low of the Donchian channels and Williams'
+%R, and the bars of Aroon's, three comparisons per bar and series.
 
 Optional: this module imports numba, and :mod:`._arrays` imports it only when a batch over arrays
-runs one of these indicators and numba can be imported (the ``fast`` extra); without numba the numpy
-kernels of :mod:`._arrays` give the same values (to about 1e-12 relative). The machine code is cached
-on disk (``cache=True``), so the first call of a process loads it rather than compiling it again.
+runs one of these indicators on a long enough series and numba can be imported (the ``fast``
+extra); otherwise the numpy kernels of :mod:`._arrays` run, and give the same values (to about 1e-12
+relative). The machine code is cached on disk (``cache=True``), so the first call of a process
+loads it rather than compiling it again.
 
 Each loop fills ``out`` (allocated by the caller) completely: NaN through the warm-up, then one value
 per bar, as the indicator's ``update`` gives it bar after bar.
