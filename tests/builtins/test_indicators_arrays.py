@@ -97,6 +97,19 @@ def test_arrays_match_updates_on_a_long_series(cls: Any) -> None:
     _compare(cls, cls.batch(params, columns), _expected(cls, params, bars), 100.0, f"{cls.name} long:")
 
 
+@pytest.mark.parametrize("extra", [0, 1, 17, 1030])
+@pytest.mark.parametrize("cls", ALL, ids=lambda cls: cls.name)
+def test_arrays_match_updates_just_past_the_warm_up(cls: Any, extra: int) -> None:
+    """A series that ends ``extra`` bars after the first value: shorter than one row of the banded
+    products (16 windows) or of the rolling moments (1,024), or just longer; the values are
+    ``update``'s."""
+    params = cls.Params()
+    count = cls.lookback(params) + 1 + extra
+    bars = load_data_set("random_walk")[:count]
+    columns = {name: column[:count] for name, column in _columns("random_walk").items()}
+    _compare(cls, cls.batch(params, columns), _expected(cls, params, bars), 100.0, f"{cls.name} {count} bars:")
+
+
 class TestInputs:
     def test_a_plain_array_stands_for_bars_with_every_field_equal(self) -> None:
         """A 1-D array is the close (and high, low, open, volume) of each bar."""

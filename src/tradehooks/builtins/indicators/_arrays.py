@@ -3,10 +3,19 @@ in :mod:`._vector`; imported only when ``batch`` is given an array or a mapping 
 
 Every kernel computes what the indicator's ``update`` computes, bar after bar, to about 1e-12 relative
 (the order of the float operations differs, never the formula, the seeding or the warm-up).
+
+KAMA, the WMA, MACD, OBV, the ATR (and NATR and the Keltner channels' width), Williams' %R, the
+Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead, on series of at least
+:data:`COMPILED_FROM` bars, when numba can be imported (the ``fast`` extra): a recursion whose factor
+changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
+and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path
+without numba, and for shorter series, which they take in well under a millisecond: less than
+loading numba and the loops (a few tenths of a second, once per process).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +55,7 @@ from ._vector import (
 __all__ = ["run_arrays"]
 
 _KAMA_RUN = 2  # chunks per run of KAMA (longer runs, fewer calls)
+COMPILED_FROM = 32_768  # bars: the shortest series given to the compiled loops
 
 
 def run_arrays(cls: Any, params: Any, data: Any) -> Any:
@@ -56,6 +66,21 @@ def run_arrays(cls: Any, params: Any, data: Any) -> Any:
     if cls.outputs == ("value",):
         return result["value"]
     return {name: result[name] for name in cls.outputs}
+
+
+@functools.cache
+def compiled() -> Any:
+    """The module of compiled loops, :mod:`._compiled`, or None if numba cannot be imported (then the
+    numpy kernels run); imported on the first batch that can use it."""
+    try:
+        from . import _compiled
+    except ImportError:
+        return None
+    return _compiled
+
+
+def _use_compiled(c: Columns) -> bool:
+    return c.size >= COMPILED_FROM and compiled() is not None
 
 
 def _loop(cls: Any, params: Any, columns: Columns) -> Result:
@@ -81,6 +106,16 @@ def _sma(params: Any, c: Columns) -> Result:
 
 
 def _wma(params: Any, c: Columns) -> Result:
+    return _wma_compiled(params, c) if _use_compiled(c) else _wma_numpy(params, c)
+
+
+def _wma_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().wma(c[params.source], params.period, out)
+    return {"value": out}
+
+
+def _wma_numpy(params: Any, c: Columns) -> Result:
     p = params.period
     if p > vector.BAND_MAX:
         return chunked(_wma_by_doubling, params, c, p - 1)
@@ -154,6 +189,16 @@ def _tema(params: Any, c: Columns) -> Result:
 
 
 def _kama(params: Any, c: Columns) -> Result:
+    return _kama_compiled(params, c) if _use_compiled(c) else _kama_numpy(params, c)
+
+
+def _kama_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().kama(c[params.source], params.period, averages._KAMA_SLOWEST, averages._KAMA_SPREAD, out)
+    return {"value": out}
+
+
+def _kama_numpy(params: Any, c: Columns) -> Result:
     """The constants chunk by chunk, then ``kama = a * kama + b`` (``a = 1 - constant``, ``b =
     constant * x``) by :class:`_BoundedScan`, with buffers kept from chunk to chunk (fresh memory costs
     more in page faults than the arithmetic)."""
@@ -318,6 +363,17 @@ def _stochrsi(params: Any, c: Columns) -> Result:
 
 
 def _macd(params: Any, c: Columns) -> Result:
+    return _macd_compiled(params, c) if _use_compiled(c) else _macd_numpy(params, c)
+
+
+def _macd_compiled(params: Any, c: Columns) -> Result:
+    out = {name: np.empty(c.size) for name in ("macd", "signal", "hist")}
+    compiled().macd(c[params.source], params.fast, params.slow, params.signal, out["macd"], out["signal"],
+                    out["hist"])
+    return out
+
+
+def _macd_numpy(params: Any, c: Columns) -> Result:
     x = c[params.source]
     fast, slow, signal = params.fast, params.slow, params.signal
     n = c.size
@@ -410,6 +466,20 @@ def _talib_window_sums(x: Array, p: int) -> Array:
 
 
 def _willr(params: Any, c: Columns) -> Result:
+    return _willr_compiled(params, c) if _use_compiled(c) else _willr_numpy(params, c)
+
+
+def _willr_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().willr(c["high"], c["low"], c["close"], params.period, FLAT, out)
+    return {"value": out}
+
+
+def _willr_numpy(params: Any, c: Columns) -> Result:
+    return chunked(_willr_window, params, c, params.period - 1)
+
+
+def _willr_window(params: Any, c: Columns) -> Result:
     p = params.period
     highest = rolling_max(c["high"], p)
     lowest = rolling_min(c["low"], p)
@@ -436,10 +506,28 @@ def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] 
 
 
 def _atr(params: Any, c: Columns) -> Result:
+    return _atr_compiled(params, c) if _use_compiled(c) else _atr_numpy(params, c)
+
+
+def _atr_compiled(params: Any, c: Columns, normalized: bool = False) -> Result:
+    out = np.empty(c.size)
+    compiled().atr(c["high"], c["low"], c["close"], params.period, normalized, out)
+    return {"value": out}
+
+
+def _atr_numpy(params: Any, c: Columns) -> Result:
     return {"value": _atr_array(params, c)}
 
 
 def _natr(params: Any, c: Columns) -> Result:
+    return _natr_compiled(params, c) if _use_compiled(c) else _natr_numpy(params, c)
+
+
+def _natr_compiled(params: Any, c: Columns) -> Result:
+    return _atr_compiled(params, c, normalized=True)
+
+
+def _natr_numpy(params: Any, c: Columns) -> Result:
     close = c["close"]
 
     def normalized(out: Array, s: int, e: int) -> None:  # each chunk of the ATR as it is made, in cache
@@ -490,13 +578,27 @@ def _keltner(params: Any, c: Columns) -> Result:
     p = params.period
     middle = ema(c["close"], p)
     middle[: min(p, c.size)] = np.nan
-    width = _atr_array(params, c)
+    width = _atr(params, c)["value"]
     width *= params.multiplier
     upper = middle + width
     return {"upper": upper, "middle": middle, "lower": np.subtract(middle, width, out=width)}
 
 
 def _donchian(params: Any, c: Columns) -> Result:
+    return _donchian_compiled(params, c) if _use_compiled(c) else _donchian_numpy(params, c)
+
+
+def _donchian_compiled(params: Any, c: Columns) -> Result:
+    out = {name: np.empty(c.size) for name in ("upper", "middle", "lower")}
+    compiled().donchian(c["high"], c["low"], params.period, out["upper"], out["middle"], out["lower"])
+    return out
+
+
+def _donchian_numpy(params: Any, c: Columns) -> Result:
+    return chunked(_donchian_window, params, c, params.period - 1)
+
+
+def _donchian_window(params: Any, c: Columns) -> Result:
     p = params.period
     upper = placed(c.size, p - 1, rolling_max(c["high"], p))
     lower = placed(c.size, p - 1, rolling_min(c["low"], p))
@@ -547,6 +649,20 @@ def _adx(params: Any, c: Columns) -> Result:
 
 
 def _aroon(params: Any, c: Columns) -> Result:
+    return _aroon_compiled(params, c) if _use_compiled(c) else _aroon_numpy(params, c)
+
+
+def _aroon_compiled(params: Any, c: Columns) -> Result:
+    out = {name: np.empty(c.size) for name in ("up", "down")}
+    compiled().aroon(c["high"], c["low"], params.period, out["up"], out["down"])
+    return out
+
+
+def _aroon_numpy(params: Any, c: Columns) -> Result:
+    return chunked(_aroon_window, params, c, params.period)
+
+
+def _aroon_window(params: Any, c: Columns) -> Result:
     p = params.period
     n = c.size
     factor = 100.0 / p
@@ -560,6 +676,16 @@ def _aroon(params: Any, c: Columns) -> Result:
 
 
 def _obv(params: Any, c: Columns) -> Result:
+    return _obv_compiled(params, c) if _use_compiled(c) else _obv_numpy(params, c)
+
+
+def _obv_compiled(params: Any, c: Columns) -> Result:
+    out = np.empty(c.size)
+    compiled().obv(c[params.source], c["volume"], out)
+    return {"value": out}
+
+
+def _obv_numpy(params: Any, c: Columns) -> Result:
     x = c[params.source]
     v = c["volume"]
     out = np.empty(c.size)
@@ -658,16 +784,16 @@ _KERNELS: dict[type, Callable[[Any, Columns], Result]] = {
     # the mean is summed in the order of TA-Lib's ring buffer, which depends on the row modulo period
     momentum.CommodityChannelIndex: lambda params, c: chunked(_cci, params, c, params.period - 1,
                                                                align=params.period),
-    momentum.WilliamsPercentRange: _finite(momentum.WilliamsPercentRange, _willr),
+    momentum.WilliamsPercentRange: _willr,
     volatility.AverageTrueRange: _atr,
     volatility.NormalizedAverageTrueRange: _natr,
     volatility.TrueRange: _finite(volatility.TrueRange, _trange),
     volatility.StandardDeviation: _stddev,
     volatility.BollingerBands: _bbands,
     volatility.KeltnerChannels: _keltner,
-    trend.DonchianChannels: _finite(trend.DonchianChannels, _donchian),
+    trend.DonchianChannels: _donchian,
     trend.AverageDirectionalIndex: _adx,
-    trend.Aroon: _finite(trend.Aroon, _aroon),
+    trend.Aroon: _aroon,
     volume.OnBalanceVolume: _obv,
     volume.VolumeWeightedAveragePrice: _vwap,
     volume.MoneyFlowIndex: _finite(volume.MoneyFlowIndex, _mfi),

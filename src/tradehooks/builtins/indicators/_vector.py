@@ -547,12 +547,14 @@ def band_groups(x: Array, p: int, per_row: int = BAND_BLOCK,
         return
     rows = -(-count // per_row)
     full = (x.shape[0] - p + 1) // per_row  # rows within x; the last one, if partial, is padded
-    view = sliding_window_view(x, per_row + p - 1)[::per_row]
+    view = sliding_window_view(x, per_row + p - 1)[::per_row] if full else None  # None: under one row
     buffer = np.empty((min(rows, rows_per_group), per_row + p - 1))
     for row in range(0, rows, rows_per_group):
         group = buffer[: min(rows_per_group, rows - row)]
         inside = min(full - row, group.shape[0])
-        group[:inside] = view[row : row + inside]
+        if inside > 0:
+            assert view is not None
+            group[:inside] = view[row : row + inside]
         if inside < group.shape[0]:  # the last row: what is left of x, then its last value
             tail = x[(row + inside) * per_row :]
             group[inside, : tail.shape[0]] = tail

@@ -1,0 +1,330 @@
+"""KAMA, the WMA, MACD, OBV, the ATR and NATR, Williams' %R, the Donchian channels and Aroon have two
+array paths: the compiled
+loops (numba, the ``fast`` extra) and the numpy kernels. Each is called explicitly here and checked against TA-Lib (to 1e-9 relative, with NaN
+exactly where TA-Lib has it) and against ``update``, on the real data sets and on synthetic series
+(long, flat, tiny and large prices, steady trends, across the numpy kernels' chunk boundaries, the
+compiled WMA's exact recomputations and the compiled extremes' blocks and runs). Also: which path ``batch`` takes, that numba is imported only by a batch that
+runs a compiled loop, that everything works without numba, and that processes sharing a fresh on-disk
+cache of the compiled code do not trip over each other."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradehooks.builtins.indicators import (
+    Aroon,
+    AverageTrueRange,
+    DonchianChannels,
+    KaufmanAdaptiveMovingAverage,
+    MovingAverageConvergenceDivergence,
+    NormalizedAverageTrueRange,
+    OnBalanceVolume,
+    WeightedMovingAverage,
+    WilliamsPercentRange,
+)
+from tradehooks.model import Bar
+
+from .test_indicators import PARAMS, assert_close, load_data_set, outputs_of
+
+np = pytest.importorskip("numpy")
+from tradehooks.builtins.indicators import _arrays, _vector  # needs numpy: imported after the skip above
+
+SRC = Path(_arrays.__file__).resolve().parents[3]
+DATA_SETS = ["btc", "altcoin", "random_walk"]
+CLASSES = [KaufmanAdaptiveMovingAverage, WeightedMovingAverage, MovingAverageConvergenceDivergence,
+           OnBalanceVolume, AverageTrueRange, NormalizedAverageTrueRange, WilliamsPercentRange,
+           DonchianChannels, Aroon]
+CASES = [(cls, raw) for cls in CLASSES for raw in PARAMS[cls.name]]
+#: TA-Lib refuses a window of one value for MAX and MIN
+TALIB_CASES = [(cls, raw) for cls, raw in CASES if (cls.name, raw) != ("donchian", {"period": 1})]
+TALIB_IDS = [f"{cls.name}-{'-'.join(f'{k}={v}' for k, v in raw.items()) or 'defaults'}" for cls, raw in TALIB_CASES]
+CASE_IDS = [f"{cls.name}-{'-'.join(f'{k}={v}' for k, v in raw.items()) or 'defaults'}" for cls, raw in CASES]
+
+#: the numpy kernel and the compiled loop of each indicator, each ``(params, Columns) -> {output: array}``
+KERNELS = {
+    "kama": (_arrays._kama_numpy, _arrays._kama_compiled),
+    "wma": (_arrays._wma_numpy, _arrays._wma_compiled),
+    "macd": (_arrays._macd_numpy, _arrays._macd_compiled),
+    "obv": (_arrays._obv_numpy, _arrays._obv_compiled),
+    "willr": (_arrays._willr_numpy, _arrays._willr_compiled),
+    "donchian": (_arrays._donchian_numpy, _arrays._donchian_compiled),
+    "aroon": (_arrays._aroon_numpy, _arrays._aroon_compiled),
+    "atr": (_arrays._atr_numpy, _arrays._atr_compiled),
+    "natr": (_arrays._natr_numpy, _arrays._natr_compiled),
+}
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def path(request: pytest.FixtureRequest) -> str:
+    """Which kernel to call; the compiled loops are skipped without numba."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        assert _arrays.compiled() is not None
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def talib() -> Any:
+    return pytest.importorskip("talib")
+
+
+def run(path: str, cls: Any, params: Any, columns: dict[str, Any]) -> dict[str, Any]:
+    numpy_kernel, compiled_kernel = KERNELS[cls.name]
+    kernel = compiled_kernel if path == "compiled" else numpy_kernel
+    result = kernel(params, _vector.Columns(cls.name, columns))
+    assert list(result) == list(cls.outputs)
+    return result
+
+
+def talib_of(talib: Any, cls: Any, params: Any, c: dict[str, Any]) -> dict[str, Any]:
+    if cls.name == "kama":
+        return {"value": talib.KAMA(c[params.source], params.period)}
+    if cls.name == "wma":
+        return {"value": talib.WMA(c[params.source], params.period)}
+    if cls.name == "macd":
+        return dict(zip(("macd", "signal", "hist"), talib.MACD(c[params.source], params.fast, params.slow,
+                                                               params.signal)))
+    if cls.name == "obv":
+        return {"value": talib.OBV(c[params.source], c["volume"])}
+    if cls.name == "willr":
+        return {"value": talib.WILLR(c["high"], c["low"], c["close"], params.period)}
+    if cls.name == "aroon":
+        return dict(zip(("down", "up"), talib.AROON(c["high"], c["low"], params.period)))
+    if cls.name in ("atr", "natr"):
+        return {"value": getattr(talib, cls.name.upper())(c["high"], c["low"], c["close"], params.period)}
+    upper, lower = talib.MAX(c["high"], params.period), talib.MIN(c["low"], params.period)
+    return {"upper": upper, "middle": (upper + lower) / 2.0, "lower": lower}
+
+
+def compare(cls: Any, got: dict[str, Any], expected: dict[str, Any], c: dict[str, Any], what: str) -> None:
+    """To 1e-9 relative, with NaN in exactly the same places; near zero to 1e-9 for Williams' %R, Aroon
+    and the NATR (0 to -100, 0 to 100, percent), 1e-12 of the total volume for OBV, and 1e-12 of the price level otherwise (MACD's lines
+    cross zero)."""
+    assert set(got) == set(expected), what
+    if cls.name in ("willr", "aroon", "natr"):
+        abs_tol = 1e-9
+    elif cls.name == "obv":
+        abs_tol = 1e-12 * float(np.sum(c["volume"]))
+    else:
+        abs_tol = 1e-12 * float(np.mean(np.abs(c["close"])))
+    for name, column in expected.items():
+        values = np.asarray(got[name])
+        assert values.dtype == np.float64 and values.shape == np.shape(column), f"{what} {name}"
+        assert_close(values.tolist(), list(column), abs_tol=abs_tol, what=f"{what} {name}")
+
+
+@functools.cache
+def _columns(name: str) -> dict[str, Any]:
+    bars = load_data_set(name)
+    return {field: np.array([getattr(bar, field) for bar in bars]) for field in Bar._fields[1:]}
+
+
+KINDS = ["walk", "tiny", "large", "flats", "trend", "fall"]
+
+
+@functools.cache
+def synthetic(kind: str, count: int = 20_000) -> dict[str, Any]:
+    """Columns of a random walk: ``walk`` around 100, ``tiny`` around 1e-5, ``large`` around 1e7,
+    ``flats`` with stretches of identical bars (longer and shorter than the windows), ``trend`` a
+    steady climb (KAMA's ratio near 1, the path never above the change by more than rounding) and
+    ``fall`` a steady fall (each window's highest high its oldest); volumes from 0 to 1,000."""
+    rng = np.random.default_rng(KINDS.index(kind) * 1000 + count)
+    steps = rng.normal(0.0, 0.01, count)
+    if kind in ("trend", "fall"):
+        steps = (np.abs(steps) * 0.1 + 0.001) * (1.0 if kind == "trend" else -1.0)
+    scale = {"tiny": 1e-5, "large": 1e7}.get(kind, 100.0)
+    close = scale * np.exp(np.cumsum(steps))
+    high = close * (1.0 + np.abs(rng.normal(0.0, 0.002, count)))
+    low = close * (1.0 - np.abs(rng.normal(0.0, 0.002, count)))
+    if kind in ("trend", "fall"):
+        high, low = close * 1.001, close * 0.999
+    volume = rng.uniform(0.0, 1000.0, count)
+    if kind == "flats":
+        for start, length in [(500, 3), (1000, 30), (2000, 31), (3000, 80), (9000, 400)]:
+            close[start : start + length] = high[start : start + length] = close[start]
+            low[start : start + length] = close[start]
+    return {"open": close, "high": high, "low": low, "close": close, "volume": volume}
+
+
+@pytest.mark.parametrize("data", DATA_SETS)
+@pytest.mark.parametrize(("cls", "raw"), TALIB_CASES, ids=TALIB_IDS)
+def test_both_paths_match_talib_on_the_data_sets(talib: Any, path: str, data: str, cls: Any,
+                                                 raw: dict[str, Any]) -> None:
+    params = cls.Params(**raw)
+    columns = _columns(data)
+    got = run(path, cls, params, columns)
+    compare(cls, got, talib_of(talib, cls, params, columns), columns, f"{path} {cls.name} on {data}:")
+
+
+LONGER = [(KaufmanAdaptiveMovingAverage, {"period": 100}), (WeightedMovingAverage, {"period": 100}),
+          (MovingAverageConvergenceDivergence, {"fast": 3, "slow": 60, "signal": 20}),
+          (WilliamsPercentRange, {"period": 300}), (DonchianChannels, {"period": 5000}),
+          (Aroon, {"period": 400}), (AverageTrueRange, {"period": 300})]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("cls", "raw"), [*TALIB_CASES, *LONGER],
+                         ids=[*TALIB_IDS, *(f"{cls.name}-{next(iter(raw.values()))}" for cls, raw in LONGER)])
+def test_both_paths_match_talib_on_synthetic_series(talib: Any, path: str, kind: str, cls: Any,
+                                                    raw: dict[str, Any]) -> None:
+    params = cls.Params(**raw)
+    columns = synthetic(kind)
+    got = run(path, cls, params, columns)
+    compare(cls, got, talib_of(talib, cls, params, columns), columns, f"{path} {cls.name} on {kind}:")
+
+
+@pytest.mark.parametrize(("cls", "raw"), CASES, ids=CASE_IDS)
+def test_both_paths_match_updates_across_boundaries(path: str, cls: Any, raw: dict[str, Any],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the numpy kernels' chunks cut to 257 bars (every state carried across dozens of
+    boundaries), and the compiled WMA recomputing its sums every 256 outputs, the values are
+    ``update``'s."""
+    monkeypatch.setattr(_vector, "CHUNK", 257)
+    params = cls.Params(**raw)
+    bars = load_data_set("btc")[:6000]
+    columns = {name: column[:6000] for name, column in _columns("btc").items()}
+    got = run(path, cls, params, columns)
+    seen = outputs_of(cls(params), bars)
+    expected = {name: np.array(seen[name], dtype=float) for name in cls.outputs}  # None as NaN
+    compare(cls, got, expected, columns, f"{path} {cls.name} chunked:")
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
+def test_the_two_paths_agree_on_a_long_series(cls: Any) -> None:
+    """On 200,000 bars (several of the numpy kernels' chunks) the two paths agree to 1e-12 of the value
+    and the price (MACD's lines cross zero)."""
+    pytest.importorskip("numba")
+    columns = synthetic("flats", 200_000)
+    x = columns["close"] if cls is not OnBalanceVolume else np.cumsum(columns["volume"])
+    params = cls.Params()
+    compiled, vectorised = (run(p, cls, params, columns) for p in ("compiled", "numpy"))
+    for name in vectorised:
+        assert np.array_equal(np.isnan(compiled[name]), np.isnan(vectorised[name]))
+        difference = np.nan_to_num(np.abs(compiled[name] - vectorised[name]))
+        assert (difference <= 1e-12 * np.nan_to_num(np.abs(vectorised[name]) + x)).all(), name
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 9, 10, 11, 12, 33, 34, 35, 300])
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
+def test_both_paths_are_nan_exactly_through_the_warm_up(path: str, cls: Any, count: int) -> None:
+    """However short the series, the result is as long as it and NaN exactly up to the lookback
+    index (the windows are of 10 bars here, so the counts go either side of them, of a block of the
+    compiled extremes and of MACD's lookback of 33)."""
+    params = cls.Params() if cls in (MovingAverageConvergenceDivergence, OnBalanceVolume) else cls.Params(period=10)
+    columns = {name: column[:count].copy() for name, column in synthetic("walk").items()}
+    got = run(path, cls, params, columns)
+    lookback = cls.lookback(params)
+    for column in got.values():
+        assert len(column) == count
+        assert np.isnan(column[:lookback]).all() and not np.isnan(column[lookback:]).any()
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
+def test_batch_takes_the_compiled_path_on_long_series_only(cls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``batch`` runs the compiled loop from :data:`COMPILED_FROM` bars on (when numba is there), the
+    numpy kernel below that: each path, called alone, gives ``batch``'s result bit for bit."""
+    params = cls.Params()
+    for count in (_arrays.COMPILED_FROM - 1, _arrays.COMPILED_FROM):
+        columns = {name: column[:count].copy() for name, column in synthetic("walk", count + 1).items()}
+        got = cls.batch(params, columns)
+        got = {"value": got} if cls.outputs == ("value",) else got
+        taken = "compiled" if count >= _arrays.COMPILED_FROM and _arrays.compiled() is not None else "numpy"
+        for name, column in run(taken, cls, params, columns).items():
+            assert np.array_equal(got[name], column, equal_nan=True), f"{cls.name} {count}: {name}"
+    monkeypatch.setattr(_arrays, "compiled", lambda: None)  # as without numba
+    columns = synthetic("walk", _arrays.COMPILED_FROM)
+    got = cls.batch(params, columns)
+    got = {"value": got} if cls.outputs == ("value",) else got
+    for name, column in run("numpy", cls, params, columns).items():
+        assert np.array_equal(got[name], column, equal_nan=True)
+
+
+def _python(code: str, **env: str) -> str:
+    """Run ``code`` in a fresh interpreter on this source tree; return what it prints."""
+    environment = {**os.environ, "PYTHONPATH": str(SRC), **env}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=False, capture_output=True,
+                          text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_numba_is_imported_only_by_a_batch_that_runs_a_compiled_loop() -> None:
+    """Importing tradehooks, running ``update`` bar by bar, a batch over a list, a short batch and a
+    batch of another indicator over arrays leave numba unimported; a long KAMA batch imports it."""
+    pytest.importorskip("numba")
+    printed = _python("""
+        import sys
+        import numpy as np
+        import tradehooks
+        from tradehooks.builtins.indicators import KaufmanAdaptiveMovingAverage as K, SimpleMovingAverage as S
+        from tradehooks.builtins.indicators import _arrays
+        from tradehooks.model import Bar
+        x = 100.0 + np.cumsum(np.random.default_rng(1).normal(0.0, 1.0, _arrays.COMPILED_FROM))
+        k = K()
+        for i, v in enumerate(x[:100].tolist()):
+            k.update(Bar("X", i, v, v, v, v, 1.0))
+        K.batch(None, x[:100].tolist())
+        K.batch(None, x[:1000])
+        S.batch(None, x)
+        print("numba" in sys.modules)
+        K.batch(None, x)
+        print("numba" in sys.modules)
+    """)
+    assert printed.split() == ["False", "True"]
+
+
+def test_without_numba_the_numpy_kernels_run() -> None:
+    """With numba unimportable, a long KAMA, WMA and MACD batch runs the numpy kernels, and gives their
+    values."""
+    printed = _python("""
+        import sys
+        sys.modules["numba"] = None  # import numba raises ImportError
+        import numpy as np
+        from tradehooks.builtins.indicators import (KaufmanAdaptiveMovingAverage as K,
+            MovingAverageConvergenceDivergence as M, WeightedMovingAverage as W, _arrays, _vector)
+        x = 100.0 + np.cumsum(np.random.default_rng(1).normal(0.0, 1.0, 2 * _arrays.COMPILED_FROM))
+        c = _vector.Columns("x", x)
+        same = [np.array_equal(K.batch(None, x), _arrays._kama_numpy(K.Params(), c)["value"], equal_nan=True),
+                np.array_equal(W.batch(None, x), _arrays._wma_numpy(W.Params(), c)["value"], equal_nan=True),
+                np.array_equal(M.batch(None, x)["hist"], _arrays._macd_numpy(M.Params(), c)["hist"],
+                               equal_nan=True)]
+        print(_arrays.compiled() is None, all(same), "tradehooks.builtins.indicators._compiled" in sys.modules)
+    """)
+    assert printed.split() == ["True", "True", "False"]
+
+
+def test_processes_sharing_a_fresh_cache_of_the_compiled_loops(tmp_path: Path) -> None:
+    """Two processes compiling the loops at once into the same empty on-disk cache both get the right
+    values, and leave a cache that a third process loads (with no recompilation) and uses."""
+    pytest.importorskip("numba")
+    pytest.importorskip("talib")
+    code = textwrap.dedent("""
+        import numpy as np, talib
+        from tradehooks.builtins.indicators import _arrays, _compiled
+        x = 100.0 + np.cumsum(np.random.default_rng(3).normal(0.0, 1.0, 5000))
+        out = np.empty_like(x)
+        _compiled.kama(x, 30, 2.0 / 31.0, 2.0 / 3.0 - 2.0 / 31.0, out)
+        ok = np.allclose(out, talib.KAMA(x, 30), rtol=1e-9, equal_nan=True)
+        _compiled.wma(x, 20, out)
+        ok = ok and np.allclose(out, talib.WMA(x, 20), rtol=1e-9, equal_nan=True)
+        loops = [_compiled.kama, _compiled.wma]
+        print(ok, sum(len(f.stats.cache_hits) for f in loops), sum(len(f.stats.cache_misses) for f in loops))
+    """)
+    environment = {**os.environ, "PYTHONPATH": str(SRC), "NUMBA_CACHE_DIR": str(tmp_path)}
+    both = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=environment) for _ in range(2)]
+    for process in both:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert out.split()[0] == "True"
+    assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
+    ok, hits, misses = _python(code, NUMBA_CACHE_DIR=str(tmp_path)).split()
+    assert (ok, hits, misses) == ("True", "2", "0")
