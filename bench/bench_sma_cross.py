@@ -59,6 +59,17 @@ id = "sma"
 signal = "sma_cross"
 params = {{ fast = 10, slow = 30 }}
 sizer = {{ name = "fixed", params = {{ quantity = "0.1" }} }}
+
+[[risk]]
+rule = "max_position"
+params = {{ max_quantity = "1" }}
+"""
+
+# An equity limit on top: a rule the engine gives the equity after every bar (the row "+ max_drawdown").
+DRAWDOWN = """
+[[risk]]
+rule = "max_drawdown"
+params = { max_drawdown = "0.5" }
 """
 
 ENGINE = """
@@ -214,7 +225,10 @@ def main() -> None:
                                       timeframe=parse_timeframe("1m"), count=args.bars, initial_price=30_000.0))
         preset = Path(tmp) / "bench.toml"
         preset.write_text(PRESET.format(data=data))
+        guarded = Path(tmp) / "bench-drawdown.toml"
+        guarded.write_text(PRESET.format(data=data) + DRAWDOWN)
         engine = min((run(ENGINE, str(preset)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+        engine_dd = min((run(ENGINE, str(guarded)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
         loop = min((run(LOOP, str(data)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
         # (name, settings, JSON line or why not), peer by peer in the order of PEERS, settings within
         peers: list[tuple[str, str, dict | str]] = []
@@ -229,6 +243,7 @@ def main() -> None:
 
     rows = [
         ("tradehooks engine (CSV -> sma_cross -> paper)", engine["seconds"], engine["peak_rss_mb"], engine["fills"]),
+        ("tradehooks engine, + max_drawdown rule", engine_dd["seconds"], engine_dd["peak_rss_mb"], engine_dd["fills"]),
         ("hand-written loop (CSV load + loop)", loop["seconds"], loop["peak_rss_mb"], loop["fills"]),
         ("hand-written loop (loop only, data in lists)", loop["loop_seconds"], None, loop["fills"]),
     ]
