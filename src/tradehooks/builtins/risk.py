@@ -109,7 +109,10 @@ def _plain(value: Decimal) -> str:
 
 def _pending(portfolio: PortfolioView, instrument_id: InstrumentId) -> Decimal:
     """The signed remaining quantity of the open orders of ``instrument_id``."""
-    return sum((o.signed_remaining for o in portfolio.open_orders(instrument_id)), ZERO)
+    pending = ZERO
+    for order in portfolio.open_orders(instrument_id):  # (a loop: mostly none, and this runs per order)
+        pending += order.signed_remaining
+    return pending
 
 
 class MaxPosition:
