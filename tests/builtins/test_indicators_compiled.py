@@ -4,13 +4,15 @@ loops (numba, the ``fast`` extra) and the numpy kernels. Each is called explicit
 exactly where TA-Lib has it) and against ``update``, on the real data sets and on synthetic series
 (long, flat, tiny and large prices, steady trends, across the numpy kernels' chunk boundaries, the
 compiled WMA's exact recomputations and the compiled extremes' blocks and runs). Also: which path ``batch`` takes, that numba is imported only by a batch that
-runs a compiled loop, that everything works without numba, and that processes sharing a fresh on-disk
-cache of the compiled code do not trip over each other."""
+runs a compiled loop, that everything works without numba, that processes sharing a fresh on-disk
+cache of the compiled code do not trip over each other, and that without a writable cache the numpy
+kernels run (with a warning)."""
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -328,3 +330,70 @@ def test_processes_sharing_a_fresh_cache_of_the_compiled_loops(tmp_path: Path) -
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
     ok, hits, misses = _python(code, NUMBA_CACHE_DIR=str(tmp_path)).split()
     assert (ok, hits, misses) == ("True", "2", "0")
+
+
+#: a long KAMA and Donchian batch, against the numpy kernels; prints whether the compiled module is
+#: unavailable, whether the values are the numpy kernels' bit for bit, and where the package is
+_FALLBACK_CHECK = """
+    import numpy as np
+    import tradehooks
+    from tradehooks.builtins.indicators import DonchianChannels as D, KaufmanAdaptiveMovingAverage as K
+    from tradehooks.builtins.indicators import _arrays, _vector
+    x = 100.0 + np.cumsum(np.random.default_rng(1).normal(0.0, 1.0, _arrays.COMPILED_FROM))
+    c = _vector.Columns("x", x)
+    same = []
+    for _ in range(2):
+        same.append(np.array_equal(K.batch(None, x), _arrays._kama_numpy(K.Params(), c)["value"], equal_nan=True))
+        same.append(np.array_equal(D.batch(None, x)["upper"], _arrays._donchian_numpy(D.Params(), c)["upper"],
+                                   equal_nan=True))
+    print("RESULT", _arrays.compiled() is None, all(same), tradehooks.__file__)
+"""
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    """A path no process can create a directory at, root included: one under a regular file."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory\n")
+    return blocker / "cache"
+
+
+def test_without_a_writable_cache_the_numpy_kernels_run(tmp_path: Path) -> None:
+    """A copy of the package whose source tree numba cannot write its cache into, with NUMBA_CACHE_DIR
+    and the user's cache directory unusable too: importing the compiled loops fails (numba finds no
+    place for its cache), and a long batch runs the numpy kernels, gives their values, and says so
+    once in the log."""
+    pytest.importorskip("numba")
+    copy = tmp_path / "src"
+    shutil.copytree(SRC / "tradehooks", copy / "tradehooks", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "tradehooks" / "builtins" / "indicators" / "__pycache__").write_text("a file, not a directory\n")
+    unwritable = _unwritable(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_FALLBACK_CHECK)], check=False, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(copy), "NUMBA_CACHE_DIR": str(unwritable),
+                          "HOME": str(unwritable), "XDG_CACHE_HOME": str(unwritable), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stderr
+    result = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    assert result == [["True", "True", str(copy / "tradehooks" / "__init__.py")]], done.stdout
+    log = done.stdout + done.stderr
+    assert log.count("compiled loops unavailable") == 1, log
+    assert "no locator available" in log, log  # the reason numba gave
+
+
+def test_a_cache_that_becomes_unwritable_before_the_first_call(tmp_path: Path) -> None:
+    """NUMBA_CACHE_DIR writable when the compiled loops are imported, replaced by a file before their
+    first call: numba compiles the loop but cannot save it, and the batch runs the numpy kernel
+    instead (then the loop already compiled, or the numpy kernel again): the same values, one warning."""
+    pytest.importorskip("numba")
+    cache = tmp_path / "cache"
+    code = textwrap.dedent("""
+        import os, shutil
+        from tradehooks.builtins.indicators import _arrays
+        assert _arrays.compiled() is not None
+        shutil.rmtree(os.environ["NUMBA_CACHE_DIR"])
+        open(os.environ["NUMBA_CACHE_DIR"], "w").close()
+    """) + textwrap.dedent(_FALLBACK_CHECK)
+    printed = _python(code, NUMBA_CACHE_DIR=str(cache))
+    result = [line.split()[1:3] for line in printed.splitlines() if line.startswith("RESULT")]
+    assert result == [["False", "True"]], printed
+    assert printed.count("compiled loops unavailable") == 1, printed
+    assert cache.is_file()

@@ -10,17 +10,21 @@ Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead,
 changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
 and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path
 without numba, and for shorter series, which they take in well under a millisecond: less than
-loading numba and the loops (a few tenths of a second, once per process).
+loading numba and the loops (a few tenths of a second, once per process); and they run instead of a
+loop numba cannot import, compile or load (with no writable place for its on-disk cache, say), after
+a warning in the log.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import structlog
 
 from tradehooks.model import Bar
 
@@ -56,6 +60,7 @@ __all__ = ["run_arrays"]
 
 _KAMA_RUN = 2  # chunks per run of KAMA (longer runs, fewer calls)
 COMPILED_FROM = 32_768  # bars: the shortest series given to the compiled loops
+Kernel = Callable[[Any, Columns], Result]
 
 
 def run_arrays(cls: Any, params: Any, data: Any) -> Any:
@@ -70,17 +75,43 @@ def run_arrays(cls: Any, params: Any, data: Any) -> Any:
 
 @functools.cache
 def compiled() -> Any:
-    """The module of compiled loops, :mod:`._compiled`, or None if numba cannot be imported (then the
-    numpy kernels run); imported on the first batch that can use it."""
+    """The module of compiled loops, :mod:`._compiled`, or None if numba cannot be imported, or cannot
+    set the loops up (with no writable place for its on-disk cache, say): then the numpy kernels run,
+    and a warning says why. Imported on the first batch that can use it."""
     try:
         from . import _compiled
-    except ImportError:
+    except ImportError:  # no numba: the numpy kernels, silently
+        return None
+    except Exception as error:  # noqa: BLE001 (numba is there but failed: RuntimeError with no writable cache)
+        _warn_numpy_instead(_reason(error))
         return None
     return _compiled
 
 
-def _use_compiled(c: Columns) -> bool:
-    return c.size >= COMPILED_FROM and compiled() is not None
+def _reason(error: Exception) -> str:
+    """What went wrong, in the same words for every loop that fails the same way: an error of the file
+    system names the directory (numba's cache), not the loop's own file in it."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{type(error).__name__}: {error.strerror}: {os.path.dirname(os.fsdecode(error.filename))}"
+    return f"{type(error).__name__}: {error}"
+
+
+@functools.cache
+def _warn_numpy_instead(reason: str) -> None:
+    """Say once per reason that the compiled loops are unavailable and the numpy kernels run."""
+    log = structlog.get_logger("tradehooks")
+    log.warning("indicators: compiled loops unavailable, numpy kernels run instead", reason=reason)
+
+
+def _either(numpy_kernel: Kernel, compiled_kernel: Kernel, params: Any, c: Columns) -> Result:
+    """The compiled loop on a long enough series when it can run, else the numpy kernel: also when
+    numba fails to compile or load the loop on its first call (the values are the same either way)."""
+    if c.size >= COMPILED_FROM and compiled() is not None:
+        try:
+            return compiled_kernel(params, c)
+        except Exception as error:  # noqa: BLE001 (numba's errors compiling, loading or caching the loop)
+            _warn_numpy_instead(_reason(error))
+    return numpy_kernel(params, c)
 
 
 def _loop(cls: Any, params: Any, columns: Columns) -> Result:
@@ -106,7 +137,7 @@ def _sma(params: Any, c: Columns) -> Result:
 
 
 def _wma(params: Any, c: Columns) -> Result:
-    return _wma_compiled(params, c) if _use_compiled(c) else _wma_numpy(params, c)
+    return _either(_wma_numpy, _wma_compiled, params, c)
 
 
 def _wma_compiled(params: Any, c: Columns) -> Result:
@@ -189,7 +220,7 @@ def _tema(params: Any, c: Columns) -> Result:
 
 
 def _kama(params: Any, c: Columns) -> Result:
-    return _kama_compiled(params, c) if _use_compiled(c) else _kama_numpy(params, c)
+    return _either(_kama_numpy, _kama_compiled, params, c)
 
 
 def _kama_compiled(params: Any, c: Columns) -> Result:
@@ -363,7 +394,7 @@ def _stochrsi(params: Any, c: Columns) -> Result:
 
 
 def _macd(params: Any, c: Columns) -> Result:
-    return _macd_compiled(params, c) if _use_compiled(c) else _macd_numpy(params, c)
+    return _either(_macd_numpy, _macd_compiled, params, c)
 
 
 def _macd_compiled(params: Any, c: Columns) -> Result:
@@ -466,7 +497,7 @@ def _talib_window_sums(x: Array, p: int) -> Array:
 
 
 def _willr(params: Any, c: Columns) -> Result:
-    return _willr_compiled(params, c) if _use_compiled(c) else _willr_numpy(params, c)
+    return _either(_willr_numpy, _willr_compiled, params, c)
 
 
 def _willr_compiled(params: Any, c: Columns) -> Result:
@@ -506,7 +537,7 @@ def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] 
 
 
 def _atr(params: Any, c: Columns) -> Result:
-    return _atr_compiled(params, c) if _use_compiled(c) else _atr_numpy(params, c)
+    return _either(_atr_numpy, _atr_compiled, params, c)
 
 
 def _atr_compiled(params: Any, c: Columns, normalized: bool = False) -> Result:
@@ -520,7 +551,7 @@ def _atr_numpy(params: Any, c: Columns) -> Result:
 
 
 def _natr(params: Any, c: Columns) -> Result:
-    return _natr_compiled(params, c) if _use_compiled(c) else _natr_numpy(params, c)
+    return _either(_natr_numpy, _natr_compiled, params, c)
 
 
 def _natr_compiled(params: Any, c: Columns) -> Result:
@@ -585,7 +616,7 @@ def _keltner(params: Any, c: Columns) -> Result:
 
 
 def _donchian(params: Any, c: Columns) -> Result:
-    return _donchian_compiled(params, c) if _use_compiled(c) else _donchian_numpy(params, c)
+    return _either(_donchian_numpy, _donchian_compiled, params, c)
 
 
 def _donchian_compiled(params: Any, c: Columns) -> Result:
@@ -649,7 +680,7 @@ def _adx(params: Any, c: Columns) -> Result:
 
 
 def _aroon(params: Any, c: Columns) -> Result:
-    return _aroon_compiled(params, c) if _use_compiled(c) else _aroon_numpy(params, c)
+    return _either(_aroon_numpy, _aroon_compiled, params, c)
 
 
 def _aroon_compiled(params: Any, c: Columns) -> Result:
@@ -676,7 +707,7 @@ def _aroon_window(params: Any, c: Columns) -> Result:
 
 
 def _obv(params: Any, c: Columns) -> Result:
-    return _obv_compiled(params, c) if _use_compiled(c) else _obv_numpy(params, c)
+    return _either(_obv_numpy, _obv_compiled, params, c)
 
 
 def _obv_compiled(params: Any, c: Columns) -> Result:
