@@ -4,13 +4,16 @@ loops (numba, the ``fast`` extra) and the numpy kernels. Each is called explicit
 exactly where TA-Lib has it) and against ``update``, on the real data sets and on synthetic series
 (long, flat, tiny and large prices, steady trends, across the numpy kernels' chunk boundaries, the
 compiled WMA's exact recomputations and the compiled extremes' blocks and runs). Also: which path ``batch`` takes, that numba is imported only by a batch that
-runs a compiled loop, that everything works without numba, and that processes sharing a fresh on-disk
-cache of the compiled code do not trip over each other."""
+runs a compiled loop, that everything works without numba, that processes sharing a fresh on-disk
+cache of the compiled code do not trip over each other, and that without a writable cache the numpy
+kernels run (with a warning); and that NaN and infinities in the input give the same values on both
+paths, NaN where the indicator's window or recursion reads them."""
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -328,3 +331,192 @@ def test_processes_sharing_a_fresh_cache_of_the_compiled_loops(tmp_path: Path) -
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
     ok, hits, misses = _python(code, NUMBA_CACHE_DIR=str(tmp_path)).split()
     assert (ok, hits, misses) == ("True", "2", "0")
+
+
+#: NaN or an infinity at these rows of a series of ``NONFINITE_SIZE`` bars: in the first warm-up, two
+#: in a row, one alone, and near the end
+NONFINITE_AT = [3, 9_000, 9_001, 20_000, 33_100]
+NONFINITE_SIZE = _arrays.COMPILED_FROM + 400
+#: the windowed indicators (NaN where their window holds a NaN) and the rows of that window
+WINDOW_SPANS = {"wma": 0, "willr": 0, "donchian": 0, "aroon": 1}
+#: the columns each output of a windowed indicator reads over its window
+WINDOW_READS = {"wma": {"value": ("close",)}, "willr": {"value": ("high", "low")},
+                "donchian": {"upper": ("high",), "middle": ("high", "low"), "lower": ("low",)},
+                "aroon": {"up": ("high",), "down": ("low",)}}
+
+
+def _with(bad: float, fields: tuple[str, ...]) -> dict[str, Any]:
+    columns = {name: column.copy() for name, column in synthetic("walk", NONFINITE_SIZE).items()}
+    for name in fields:
+        columns[name][NONFINITE_AT] = bad
+    return columns
+
+
+def _batch_both_ways(cls: Any, params: Any, columns: dict[str, Any],
+                     monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``batch`` with the compiled loops, then as without numba."""
+    assert _arrays.compiled() is not None
+
+    def batch() -> dict[str, Any]:
+        got = cls.batch(params, columns)
+        return {"value": got} if cls.outputs == ("value",) else got
+
+    compiled = batch()
+    with monkeypatch.context() as patch:
+        patch.setattr(_arrays, "compiled", lambda: None)
+        return compiled, batch()
+
+
+def _assert_same(cls: Any, compiled: dict[str, Any], vectorised: dict[str, Any], what: str) -> None:
+    """NaN in the same places, the values to 1e-12 relative and 1e-12 of the price (0 to 100 ranges:
+    1e-9, as :func:`compare`)."""
+    for name in cls.outputs:
+        assert np.array_equal(np.isnan(compiled[name]), np.isnan(vectorised[name])), f"{what} {name}"
+        abs_tol = 1e-9 if cls.name in ("willr", "aroon", "natr") else 1e-12 * 100.0
+        np.testing.assert_allclose(compiled[name], vectorised[name], rtol=1e-12, atol=abs_tol, equal_nan=True,
+                                   err_msg=f"{what} {name}")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("fields", [("open", "high", "low", "close", "volume"), ("high",), ("low",), ("close",),
+                                    ("volume",)], ids=lambda fields: "all" if len(fields) > 1 else fields[0])
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.name)
+def test_nonfinite_inputs_give_the_same_values_on_both_paths(cls: Any, fields: tuple[str, ...], bad: float,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long series (compiled loops) with NaN or an infinity here and there, in the warm-up and near
+    the end: the compiled loops and the numpy kernels give the same values, NaN in the same places."""
+    pytest.importorskip("numba")
+    params = cls.Params(period=10) if cls in WINDOW_SPANS else cls.Params()
+    compiled, vectorised = _batch_both_ways(cls, params, _with(bad, fields), monkeypatch)
+    _assert_same(cls, compiled, vectorised, f"{cls.name} with {bad} in {fields}:")
+
+
+@pytest.mark.parametrize("cls", [cls for cls in CLASSES if cls.name in WINDOW_SPANS], ids=lambda cls: cls.name)
+def test_a_nan_makes_every_window_that_holds_it_nan(cls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The windowed indicators: NaN exactly where the window of an output holds a NaN of a column it
+    reads (besides the warm-up; and Williams' %R where its own close is NaN), on both paths; elsewhere
+    the values of the series without NaN."""
+    pytest.importorskip("numba")
+    params = cls.Params(period=10)
+    span = params.period + WINDOW_SPANS[cls.name]
+    clean = {"value": cls.batch(params, _with(0.0, ()))} if cls.outputs == ("value",) else cls.batch(
+        params, _with(0.0, ()))
+    for fields in (("high",), ("low",), ("close",), ("high", "low", "close")):
+        both = _batch_both_ways(cls, params, _with(np.nan, fields), monkeypatch)
+        for got in both:
+            for name, reads in WINDOW_READS[cls.name].items():
+                hit = np.zeros(NONFINITE_SIZE, dtype=bool)
+                if set(reads) & set(fields):
+                    for row in NONFINITE_AT:
+                        hit[row : row + span] = True
+                if cls.name == "willr" and "close" in fields:
+                    hit[NONFINITE_AT] = True  # the close of the bar itself, by the formula
+                hit[: span - 1] = True  # the warm-up
+                assert np.array_equal(np.isnan(got[name]), hit), f"{cls.name} {name} with NaN in {fields}"
+                np.testing.assert_allclose(got[name][~hit], clean[name][~hit], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [cls for cls in CLASSES if cls.name not in WINDOW_SPANS],
+                         ids=lambda cls: cls.name)
+def test_a_nan_makes_every_later_value_of_a_recursion_nan_as_talib(talib: Any, cls: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """KAMA, MACD, the ATR and NATR carry a NaN to every later value, on both paths, as TA-Lib does;
+    OBV as TA-Lib too (a NaN close moves nothing, a NaN volume stops the total). Not compared: a NaN
+    close alone in the ATR, which TA-Lib's true range skips (its comparisons with the high and low
+    are false) where the arrays carry it on, as they do a NaN high or low."""
+    pytest.importorskip("numba")
+    params = cls.Params()
+    scale = _with(0.0, ())  # for the tolerances
+    every = ("high", "low", "close", "volume")
+    cases = [every, ("volume",)] if cls.name in ("atr", "natr") else [every, ("close",), ("volume",)]
+    for fields in cases:
+        columns = _with(np.nan, fields)
+        expected = talib_of(talib, cls, params, columns)
+        for got in _batch_both_ways(cls, params, columns, monkeypatch):
+            compare(cls, got, expected, scale, f"{cls.name} with NaN in {fields}:")
+        if cls.name != "obv":
+            first = min(max(row, cls.lookback(params)) for row in NONFINITE_AT) if "close" in fields else None
+            for name in cls.outputs:
+                assert first is None or np.isnan(got[name][first:]).all(), name
+
+
+#: a long KAMA and Donchian batch, against the numpy kernels; prints whether the compiled module is
+#: unavailable, whether the values are the numpy kernels' bit for bit, and where the package is
+_FALLBACK_CHECK = """
+    import numpy as np
+    import tradehooks
+    from tradehooks.builtins.indicators import DonchianChannels as D, KaufmanAdaptiveMovingAverage as K
+    from tradehooks.builtins.indicators import _arrays, _vector
+    x = 100.0 + np.cumsum(np.random.default_rng(1).normal(0.0, 1.0, _arrays.COMPILED_FROM))
+    c = _vector.Columns("x", x)
+    same = []
+    for _ in range(2):
+        same.append(np.array_equal(K.batch(None, x), _arrays._kama_numpy(K.Params(), c)["value"], equal_nan=True))
+        same.append(np.array_equal(D.batch(None, x)["upper"], _arrays._donchian_numpy(D.Params(), c)["upper"],
+                                   equal_nan=True))
+    print("RESULT", _arrays.compiled() is None, all(same), tradehooks.__file__)
+"""
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    """A path no process can create a directory at, root included: one under a regular file."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory\n")
+    return blocker / "cache"
+
+
+def test_without_a_writable_cache_the_numpy_kernels_run(tmp_path: Path) -> None:
+    """A copy of the package whose source tree numba cannot write its cache into, with NUMBA_CACHE_DIR
+    and the user's cache directory unusable too: importing the compiled loops fails (numba finds no
+    place for its cache), and a long batch runs the numpy kernels, gives their values, and says so
+    once in the log."""
+    pytest.importorskip("numba")
+    copy = tmp_path / "src"
+    shutil.copytree(SRC / "tradehooks", copy / "tradehooks", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "tradehooks" / "builtins" / "indicators" / "__pycache__").write_text("a file, not a directory\n")
+    unwritable = _unwritable(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_FALLBACK_CHECK)], check=False, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(copy), "NUMBA_CACHE_DIR": str(unwritable),
+                          "HOME": str(unwritable), "XDG_CACHE_HOME": str(unwritable), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stderr
+    result = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    assert result == [["True", "True", str(copy / "tradehooks" / "__init__.py")]], done.stdout
+    log = done.stdout + done.stderr
+    assert log.count("compiled loops unavailable") == 1, log
+    assert "no locator available" in log, log  # the reason numba gave
+
+
+def test_a_cache_that_becomes_unwritable_before_the_first_call(tmp_path: Path) -> None:
+    """NUMBA_CACHE_DIR writable when the compiled loops are imported, replaced by a file before their
+    first call: numba compiles the loop but cannot save it, and the batch runs the numpy kernel
+    instead (then the loop already compiled, or the numpy kernel again): the same values, one warning."""
+    pytest.importorskip("numba")
+    cache = tmp_path / "cache"
+    code = textwrap.dedent("""
+        import os, shutil
+        from tradehooks.builtins.indicators import _arrays
+        assert _arrays.compiled() is not None
+        shutil.rmtree(os.environ["NUMBA_CACHE_DIR"])
+        open(os.environ["NUMBA_CACHE_DIR"], "w").close()
+    """) + textwrap.dedent(_FALLBACK_CHECK)
+    printed = _python(code, NUMBA_CACHE_DIR=str(cache))
+    result = [line.split()[1:3] for line in printed.splitlines() if line.startswith("RESULT")]
+    assert result == [["False", "True"]], printed
+    assert printed.count("compiled loops unavailable") == 1, printed
+    assert cache.is_file()
+
+
+def test_the_quick_check_for_nonfinite_values_falls_back_on_huge_ones() -> None:
+    """The first non-finite value is found after a quick check (``x . x``) that overflows on finite
+    values above 1e154 in size: those are then found finite, one by one."""
+    assert _arrays._first_nonfinite(np.array([1e200, -1e200, 3.0])) is None
+    assert _arrays._first_nonfinite(np.array([1e200, 2.0, np.inf, np.nan]), 1) == 3
+    assert _arrays._first_nonfinite(np.array([])) is None
+    assert _arrays._holding_nan(np.array([1e200, 1.0, 2.0]), 2, infinite=True) is None
+    assert _arrays._holding_nan(np.array([1.0, np.inf, 2.0, 3.0]), 2, infinite=False) is None
+    held = _arrays._holding_nan(np.array([1.0, np.inf, 2.0, 3.0]), 2, infinite=True)
+    assert held is not None and held.tolist() == [False, True, True, False]
+    held = _arrays._holding_nan(np.array([np.nan, 1.0, 2.0, 3.0, np.nan]), 3, infinite=False)
+    assert held is not None and held.tolist() == [True, True, True, False, True]

@@ -10,17 +10,28 @@ Donchian channels and Aroon run the compiled loops of :mod:`._compiled` instead,
 changes every bar, or a few chained ones, or a running extreme, costs one scalar step per bar there,
 and several vector passes here. The numpy kernels (``_kama_numpy`` and so on) remain the path
 without numba, and for shorter series, which they take in well under a millisecond: less than
-loading numba and the loops (a few tenths of a second, once per process).
+loading numba and the loops (a few tenths of a second, once per process); and they run instead of a
+loop numba cannot import, compile or load (with no writable place for its on-disk cache, say), after
+a warning in the log.
+
+Non-finite inputs give the same values on both paths, set here rather than left to each path's way
+of carrying them: in KAMA, MACD, the ATR and NATR a NaN or an infinity makes the first value that
+reads it and every later one NaN (the recursion carries it on); in the WMA, Williams' %R, the
+Donchian channels and Aroon an output is NaN wherever its window holds a NaN of a column it reads (the
+WMA: or an infinity), the rest as without it; an infinity is an ordinary extreme to the last three;
+OBV's comparisons skip a NaN close, and a NaN volume stops the total, on both paths alike.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import structlog
 
 from tradehooks.model import Bar
 
@@ -56,6 +67,7 @@ __all__ = ["run_arrays"]
 
 _KAMA_RUN = 2  # chunks per run of KAMA (longer runs, fewer calls)
 COMPILED_FROM = 32_768  # bars: the shortest series given to the compiled loops
+Kernel = Callable[[Any, Columns], Result]
 
 
 def run_arrays(cls: Any, params: Any, data: Any) -> Any:
@@ -70,17 +82,110 @@ def run_arrays(cls: Any, params: Any, data: Any) -> Any:
 
 @functools.cache
 def compiled() -> Any:
-    """The module of compiled loops, :mod:`._compiled`, or None if numba cannot be imported (then the
-    numpy kernels run); imported on the first batch that can use it."""
+    """The module of compiled loops, :mod:`._compiled`, or None if numba cannot be imported, or cannot
+    set the loops up (with no writable place for its on-disk cache, say): then the numpy kernels run,
+    and a warning says why. Imported on the first batch that can use it."""
     try:
         from . import _compiled
-    except ImportError:
+    except ImportError:  # no numba: the numpy kernels, silently
+        return None
+    except Exception as error:  # noqa: BLE001 (numba is there but failed: RuntimeError with no writable cache)
+        _warn_numpy_instead(_reason(error))
         return None
     return _compiled
 
 
-def _use_compiled(c: Columns) -> bool:
-    return c.size >= COMPILED_FROM and compiled() is not None
+def _reason(error: Exception) -> str:
+    """What went wrong, in the same words for every loop that fails the same way: an error of the file
+    system names the directory (numba's cache), not the loop's own file in it."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{type(error).__name__}: {error.strerror}: {os.path.dirname(os.fsdecode(error.filename))}"
+    return f"{type(error).__name__}: {error}"
+
+
+@functools.cache
+def _warn_numpy_instead(reason: str) -> None:
+    """Say once per reason that the compiled loops are unavailable and the numpy kernels run."""
+    log = structlog.get_logger("tradehooks")
+    log.warning("indicators: compiled loops unavailable, numpy kernels run instead", reason=reason)
+
+
+def _either(numpy_kernel: Kernel, compiled_kernel: Kernel, params: Any, c: Columns) -> Result:
+    """The compiled loop on a long enough series when it can run, else the numpy kernel: also when
+    numba fails to compile or load the loop on its first call (the values are the same either way)."""
+    if c.size >= COMPILED_FROM and compiled() is not None:
+        try:
+            return compiled_kernel(params, c)
+        except Exception as error:  # noqa: BLE001 (numba's errors compiling, loading or caching the loop)
+            _warn_numpy_instead(_reason(error))
+    return numpy_kernel(params, c)
+
+
+def _all_finite(x: Array) -> bool:
+    """Whether every value of ``x`` is finite, surely when True: ``x . x``, finite if they all are
+    (unless above 1e154 in size), is the fastest pass over them (one BLAS call)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return math.isfinite(float(np.dot(x, x)))
+
+
+def _first_nonfinite(x: Array, shift: int = 0) -> int | None:
+    """The index (plus ``shift``) of the first NaN or infinity of ``x``, None if all are finite."""
+    if _all_finite(x):
+        return None
+    bad = ~np.isfinite(x)
+    return int(np.argmax(bad)) + shift if bad.any() else None
+
+
+def _recursive(numpy_kernel: Kernel, compiled_kernel: Kernel, params: Any, c: Columns,
+               stop: int | None) -> Result:
+    """A recursive indicator (each value depends on every earlier bar) whose first value that depends
+    on a non-finite input is at row ``stop`` (None: none does): the rows before it computed alone,
+    NaN from it on, on either path."""
+    if stop is None:
+        return _either(numpy_kernel, compiled_kernel, params, c)
+    head = _either(numpy_kernel, compiled_kernel, params, c.window(0, stop))
+    out = {}
+    for name, values in head.items():
+        out[name] = nan(c.size)
+        out[name][:stop] = values
+    return out
+
+
+def _holding_nan(x: Array, span: int, infinite: bool) -> Array | None:
+    """Whether the window of ``span`` rows ending at each row holds a NaN (or, with ``infinite``, an
+    infinity) of ``x``; None if no row does."""
+    if _all_finite(x):
+        return None
+    bad = ~np.isfinite(x) if infinite else np.isnan(x)
+    if not bad.any():
+        return None
+    counts = np.concatenate(([0], np.cumsum(bad)))
+    before = np.maximum(np.arange(1, x.shape[0] + 1) - span, 0)
+    return (counts[1:] - counts[before]) > 0  # type: ignore[no-any-return]
+
+
+def _windowed(numpy_kernel: Kernel, compiled_kernel: Kernel, params: Any, c: Columns, span: int,
+              reads: Mapping[str, tuple[str, ...]], infinite: bool = False,
+              others: tuple[str, ...] = ()) -> Result:
+    """A windowed indicator (each value depends on the last ``span`` rows of the columns its output
+    ``reads``): NaN wherever that window holds a NaN (or, with ``infinite``, an infinity), on either
+    path; computed with those inputs set to 0, so that neither path's way of carrying a NaN through
+    its sums or extremes (not the same) shows. The kernel reads the columns ``others`` too."""
+    names = sorted({name for columns in reads.values() for name in columns})
+    holding = {name: _holding_nan(c[name], span, infinite) for name in names}
+    if all(mask is None for mask in holding.values()):
+        return _either(numpy_kernel, compiled_kernel, params, c)
+    data = {name: c[name] for name in (*names, *others)}
+    for name, mask in holding.items():
+        if mask is not None:
+            data[name] = np.where(np.isfinite(c[name]) if infinite else ~np.isnan(c[name]), c[name], 0.0)
+    out = _either(numpy_kernel, compiled_kernel, params, Columns("batch", data))
+    for output, columns in reads.items():
+        for name in columns:
+            mask = holding[name]
+            if mask is not None:
+                out[output][mask] = np.nan
+    return out
 
 
 def _loop(cls: Any, params: Any, columns: Columns) -> Result:
@@ -106,7 +211,8 @@ def _sma(params: Any, c: Columns) -> Result:
 
 
 def _wma(params: Any, c: Columns) -> Result:
-    return _wma_compiled(params, c) if _use_compiled(c) else _wma_numpy(params, c)
+    return _windowed(_wma_numpy, _wma_compiled, params, c, params.period, {"value": (params.source,)},
+                     infinite=True)
 
 
 def _wma_compiled(params: Any, c: Columns) -> Result:
@@ -189,7 +295,7 @@ def _tema(params: Any, c: Columns) -> Result:
 
 
 def _kama(params: Any, c: Columns) -> Result:
-    return _kama_compiled(params, c) if _use_compiled(c) else _kama_numpy(params, c)
+    return _recursive(_kama_numpy, _kama_compiled, params, c, _first_nonfinite(c[params.source]))
 
 
 def _kama_compiled(params: Any, c: Columns) -> Result:
@@ -363,7 +469,7 @@ def _stochrsi(params: Any, c: Columns) -> Result:
 
 
 def _macd(params: Any, c: Columns) -> Result:
-    return _macd_compiled(params, c) if _use_compiled(c) else _macd_numpy(params, c)
+    return _recursive(_macd_numpy, _macd_compiled, params, c, _first_nonfinite(c[params.source]))
 
 
 def _macd_compiled(params: Any, c: Columns) -> Result:
@@ -466,7 +572,8 @@ def _talib_window_sums(x: Array, p: int) -> Array:
 
 
 def _willr(params: Any, c: Columns) -> Result:
-    return _willr_compiled(params, c) if _use_compiled(c) else _willr_numpy(params, c)
+    return _windowed(_willr_numpy, _willr_compiled, params, c, params.period, {"value": ("high", "low")},
+                     others=("close",))
 
 
 def _willr_compiled(params: Any, c: Columns) -> Result:
@@ -506,7 +613,21 @@ def _atr_array(params: Any, c: Columns, then: Callable[[Array, int, int], None] 
 
 
 def _atr(params: Any, c: Columns) -> Result:
-    return _atr_compiled(params, c) if _use_compiled(c) else _atr_numpy(params, c)
+    return _recursive(_atr_numpy, _atr_compiled, params, c, _atr_stop(c, normalized=False))
+
+
+def _atr_stop(c: Columns, normalized: bool) -> int | None:
+    """The first row whose ATR (or NATR) depends on a non-finite input: the true range of a row reads
+    its high, its low and the previous close (the first row's high and low are never read), the NATR
+    its close too."""
+    if all(_first_nonfinite(c[name]) is None for name in ("high", "low", "close")):
+        return None  # the usual case: one quick pass over each column
+    stops = [_first_nonfinite(c["high"][1:], 1), _first_nonfinite(c["low"][1:], 1),
+             _first_nonfinite(c["close"][:-1], 1)]
+    if normalized:
+        stops.append(_first_nonfinite(c["close"]))
+    found = [stop for stop in stops if stop is not None]
+    return min(found) if found else None
 
 
 def _atr_compiled(params: Any, c: Columns, normalized: bool = False) -> Result:
@@ -520,7 +641,7 @@ def _atr_numpy(params: Any, c: Columns) -> Result:
 
 
 def _natr(params: Any, c: Columns) -> Result:
-    return _natr_compiled(params, c) if _use_compiled(c) else _natr_numpy(params, c)
+    return _recursive(_natr_numpy, _natr_compiled, params, c, _atr_stop(c, normalized=True))
 
 
 def _natr_compiled(params: Any, c: Columns) -> Result:
@@ -585,7 +706,8 @@ def _keltner(params: Any, c: Columns) -> Result:
 
 
 def _donchian(params: Any, c: Columns) -> Result:
-    return _donchian_compiled(params, c) if _use_compiled(c) else _donchian_numpy(params, c)
+    reads = {"upper": ("high",), "middle": ("high", "low"), "lower": ("low",)}
+    return _windowed(_donchian_numpy, _donchian_compiled, params, c, params.period, reads)
 
 
 def _donchian_compiled(params: Any, c: Columns) -> Result:
@@ -649,7 +771,8 @@ def _adx(params: Any, c: Columns) -> Result:
 
 
 def _aroon(params: Any, c: Columns) -> Result:
-    return _aroon_compiled(params, c) if _use_compiled(c) else _aroon_numpy(params, c)
+    reads = {"up": ("high",), "down": ("low",)}
+    return _windowed(_aroon_numpy, _aroon_compiled, params, c, params.period + 1, reads)
 
 
 def _aroon_compiled(params: Any, c: Columns) -> Result:
@@ -676,7 +799,7 @@ def _aroon_window(params: Any, c: Columns) -> Result:
 
 
 def _obv(params: Any, c: Columns) -> Result:
-    return _obv_compiled(params, c) if _use_compiled(c) else _obv_numpy(params, c)
+    return _either(_obv_numpy, _obv_compiled, params, c)  # a NaN close moves nothing, as TA-Lib's
 
 
 def _obv_compiled(params: Any, c: Columns) -> Result:

@@ -11,7 +11,9 @@ relative). The machine code is cached on disk (``cache=True``), so the first cal
 loads it rather than compiling it again.
 
 Each loop fills ``out`` (allocated by the caller) completely: NaN through the warm-up, then one value
-per bar, as the indicator's ``update`` gives it bar after bar.
+per bar, as the indicator's ``update`` gives it bar after bar. :mod:`._arrays` gives them no NaN but
+OBV's (and no infinity but OBV's and the extremes'): it sets the values a non-finite input makes NaN
+itself, the same on both paths.
 """
 
 from __future__ import annotations
