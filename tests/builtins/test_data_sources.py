@@ -176,6 +176,38 @@ class TestReadCsvBars:
             next(read)
         assert caught.value.line == 4_502
 
+    @pytest.mark.parametrize(
+        "stamps",
+        [
+            [f"2024-02-{day:02d}T{hour:02d}:{minute:02d}:00Z" for day in (28, 29) for hour in range(24)
+             for minute in range(0, 60, 5)],  # a leap day, read in bulk
+            [f"2100-02-28T23:{minute:02d}:00Z" for minute in range(60)] + ["2100-03-01T00:00:00Z"],
+            [str(1_704_067_200_000 + 60_000 * i) for i in range(600)],  # epoch milliseconds, in bulk
+            [str(i) for i in range(1, 600)],  # short epoch milliseconds
+            [str(99_999_999_999_000 + i) for i in range(5)],  # past int64 nanoseconds: read row by row
+            ["1677-12-31T23:59:00Z", "1678-01-01T00:00:00Z", "2261-12-31T23:59:00Z", "2262-01-01T00:00:00Z"],
+            ["2024-01-01 00:00:00Z", "2024-01-01T00:01:00Z", "2024-01-01T00:02:00+00:00", "2024-01-01T00:03:00"],
+        ],
+    )
+    def test_the_bulk_path_reads_timestamps_as_the_row_reader(self, tmp_path: Path, stamps: list[str]) -> None:
+        """Whatever form the timestamps take, in bulk or row by row, they read as parse_ts reads them."""
+        path = write_rows(tmp_path / "a.csv", *(f"{stamp},1,2,1,2,3" for stamp in stamps))
+        assert [bar.ts for bar in read_csv_bars(path, "X")] == [parse_ts(stamp) for stamp in stamps]
+
+    @pytest.mark.parametrize(
+        "stamp", ["2023-02-29T00:00:00Z", "2024-04-31T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T23:59:60Z",
+                  "2024-00-10T00:00:00Z", "0000-01-01T00:00:00Z", "2024-01-01T00:00:00z"],
+    )
+    def test_an_impossible_time_in_a_bulk_block_is_found_on_its_line(self, tmp_path: Path, stamp: str) -> None:
+        """A timestamp of the usual length that is no real time stops the stream at its line."""
+        good = [f"2024-01-01T00:{minute:02d}:00Z,1,2,1,2,3" for minute in range(50)]
+        path = write_rows(tmp_path / "a.csv", *good[:30], f"{stamp},1,2,1,2,3", *good[30:])
+        bars = read_csv_bars(path, "X")
+        assert len([next(bars) for _ in range(30)]) == 30
+        with pytest.raises(DataError, match="timestamp") as caught:
+            next(bars)
+        assert caught.value.line == 32
+
     def test_line_numbers_count_blank_lines(self, tmp_path: Path) -> None:
         """The line number is the physical line of the file, blank lines included."""
         path = write_rows(tmp_path / "bad.csv", GOOD_1, "", "", "2023-01-02T16:50:00Z,1,2,1,2,-1")

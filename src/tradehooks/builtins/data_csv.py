@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import closing
 from datetime import date, time
 from itertools import chain, islice, repeat, takewhile
-from operator import itemgetter, lt
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -142,10 +142,10 @@ def _open(path: str | Path, name: str) -> Any:
 def _arrow_blocks(
     path: str | Path, names: list[str], instrument_id: InstrumentId
 ) -> Generator[list[Bar] | None, None, None]:
-    """The file's bars, a list per block, parsed by pyarrow; ends with ``None`` at the first block
-    that is not plainly sound (the caller reads on row by row from there)."""
+    """The file's bars, a list per block, parsed by pyarrow and checked with numpy; ends with ``None``
+    at the first block that is not plainly sound (the caller reads on row by row from there)."""
+    import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-    import pyarrow.compute as pc  # type: ignore[import-untyped]
     import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
     read = pa_csv.ReadOptions(skip_rows=1, column_names=names, block_size=_BLOCK_BYTES,
@@ -171,39 +171,87 @@ def _arrow_blocks(
                 return
             if not batch.num_rows:
                 continue
-            o, h, lo, c, v = (batch.column(column) for column in COLUMNS[1:])
-            times = _arrow_times(batch.column("timestamp"), pa, pc)
-            # the row reader's checks, on whole columns (a null is "", "NaN", "NA"...; a NaN fails
-            # every comparison, as there)
-            sound = not any(column.null_count for column in (o, h, lo, c, v)) and all(
-                pc.all(check).as_py() for check in (
-                    pc.greater(lo, 0), pc.less_equal(lo, o), pc.less_equal(o, h), pc.less(h, _INF),
-                    pc.less_equal(lo, c), pc.less_equal(c, h), pc.greater_equal(v, 0), pc.less(v, _INF),
-                )
-            )
-            if times is None or not (sound and times[0] > prev and all(map(lt, times, times[1:]))):
+            columns = [batch.column(column) for column in COLUMNS[1:]]
+            if any(column.null_count for column in columns):  # "", "NaN", "NA"... as nulls
                 yield None
                 return
-            prev = times[-1]
-            columns = (o.to_pylist(), h.to_pylist(), lo.to_pylist(), c.to_pylist(), v.to_pylist())
-            yield list(map(new, repeat(Bar), zip(repeat(instrument_id), times, *columns)))
+            o, h, lo, c, v = (column.to_numpy() for column in columns)  # views, no copies
+            times = _block_times(batch.column("timestamp"), np)
+            # the row reader's checks, on whole columns (a NaN fails every comparison, as there)
+            if times is None or not (
+                (lo > 0).all() and (lo <= o).all() and (o <= h).all() and (h < _INF).all()
+                and (lo <= c).all() and (c <= h).all() and (v >= 0).all() and (v < _INF).all()
+                and times[0] > prev and (times[1:] > times[:-1]).all()
+            ):
+                yield None
+                return
+            prev = int(times[-1])
+            yield list(map(new, repeat(Bar), zip(repeat(instrument_id), times.tolist(), o.tolist(), h.tolist(),
+                                                 lo.tolist(), c.tolist(), v.tolist())))
     finally:
         reader.close()
 
 
-def _arrow_times(text: Any, pa: Any, pc: Any) -> list[int] | None:
-    """Integer nanoseconds of a block's timestamp strings when they all have one of the two usual
-    forms, ``YYYY-MM-DDTHH:MM:SSZ`` or epoch milliseconds; else ``None``."""
-    lengths = pc.min_max(pc.binary_length(text))
-    if lengths["min"].as_py() == lengths["max"].as_py() == 20 and pc.all(pc.ends_with(text, "Z")).as_py():
-        try:  # pyarrow's ISO-8601 parser is as strict as the row reader's (no 2023-02-30, no 24:00)
-            nanoseconds = pc.cast(text, pa.timestamp("ns", tz="UTC")).cast(pa.int64())
-        except pa.ArrowInvalid:
+# ``YYYY-MM-DDTHH:MM:SSZ``: where the separators are, and the digits of each field
+_ISO_SEPARATORS = (4, 7, 10, 13, 16, 19)
+_ISO_SEPARATOR_BYTES = b"--T::Z"
+_ISO_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_EPOCH_DIGITS = 15  # epoch milliseconds of up to 15 digits (exact in int64)
+_EPOCH_MS_MAX = (2**63 - 1) // 1_000_000  # the last millisecond whose nanoseconds fit in int64 (2262)
+
+
+def _block_times(text: Any, np: Any) -> Any:
+    """Integer nanoseconds (a numpy array) of a block's timestamp strings when they all have one of
+    the two usual forms, ``YYYY-MM-DDTHH:MM:SSZ`` (a real date and time of day, in the years 1678 to
+    2261) or epoch milliseconds (up to 2262), both inside int64 nanoseconds; else ``None``. Read
+    straight from the column's buffers: what the row reader accepts, nothing more."""
+    _, offsets_buffer, data_buffer = text.buffers()
+    n = len(text)
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    lengths = offsets[1:] - offsets[:-1]
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buffer, dtype=np.uint8, count=last - first, offset=first) if last > first \
+        else np.zeros(0, dtype=np.uint8)
+    if (lengths == 20).all():
+        raw = data.reshape(n, 20)
+        if not (raw[:, _ISO_SEPARATORS] == np.frombuffer(_ISO_SEPARATOR_BYTES, dtype=np.uint8)).all():
             return None
-        return nanoseconds.to_pylist()  # type: ignore[no-any-return]
-    if lengths["max"].as_py() <= 15 and pc.all(pc.ascii_is_decimal(text)).as_py():
-        # up to 15 digits: in nanoseconds still far inside int64
-        return pc.multiply(pc.cast(text, pa.int64()), 1_000_000).to_pylist()  # type: ignore[no-any-return]
+        digits = raw[:, _ISO_DIGITS].astype(np.int64) - 48
+        if not ((digits >= 0) & (digits <= 9)).all():
+            return None
+        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+        month = digits[:, 4] * 10 + digits[:, 5]
+        day = digits[:, 6] * 10 + digits[:, 7]
+        hour = digits[:, 8] * 10 + digits[:, 9]
+        minute = digits[:, 10] * 10 + digits[:, 11]
+        second = digits[:, 12] * 10 + digits[:, 13]
+        if not ((year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12)).all():
+            return None
+        leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+        month_days = np.array((0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31))[month] + ((month == 2) & leap)
+        if not ((day >= 1) & (day <= month_days) & (hour < 24) & (minute < 60) & (second < 60)).all():
+            return None
+        # days since 1970-01-01 of the proleptic Gregorian date (the usual era arithmetic, March-based)
+        shifted = year - (month <= 2)
+        era = shifted // 400
+        of_era = shifted - era * 400
+        of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+        days = era * 146_097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719_468
+        return (days * 86_400 + hour * 3_600 + minute * 60 + second) * NS_PER_SECOND
+    if lengths.min() >= 1 and lengths.max() <= _EPOCH_DIGITS:
+        digits = data.astype(np.int64) - 48
+        if not ((digits >= 0) & (digits <= 9)).all():
+            return None
+        # each string right-aligned in a row of 15 digits (leading zeros), then one product with the
+        # powers of ten
+        column = np.arange(_EPOCH_DIGITS)
+        start = _EPOCH_DIGITS - lengths
+        index = (offsets[:-1] - first - start)[:, None] + column
+        grid = np.where(column >= start[:, None], digits[np.clip(index, 0, len(digits) - 1)], 0)
+        milliseconds = grid @ (10 ** column[::-1])
+        if milliseconds.max() > _EPOCH_MS_MAX:
+            return None
+        return milliseconds * 1_000_000
     return None
 
 

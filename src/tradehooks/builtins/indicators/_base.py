@@ -170,10 +170,7 @@ class BuiltinIndicator:
         if isinstance(values_or_bars, Mapping) or (
             numpy is not None and isinstance(values_or_bars, numpy.ndarray)
         ):
-            try:
-                from ._arrays import run_arrays
-            except ImportError as exc:  # a mapping of lists, without numpy installed
-                raise ImportError(f"{cls.__name__}.batch over arrays or columns needs numpy: {exc}") from exc
+            from ._arrays import run_arrays
             return run_arrays(cls, cls.Params() if params is None else params, values_or_bars)
         return cls._batch_items(params, values_or_bars)
 

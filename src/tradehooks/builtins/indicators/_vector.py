@@ -1,6 +1,5 @@
 """The vectorised building blocks of the numpy ``batch`` (:mod:`._arrays` has the kernels); imported
-only when ``batch`` is given an array or a mapping of columns, so numpy is needed only by those who
-pass one.
+only when ``batch`` is given an array or a mapping of columns.
 
 * windowed sums, extremes and arg-extremes by doubling: a window of ``p`` values is split into
   power-of-two chunks, each level made from the one below in one vector pass, so a window costs
