@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import attrs
@@ -58,8 +59,16 @@ _MAX_LEVERAGE = Decimal(10)
 _YEAR_NS = 365 * 86400 * NS_PER_SECOND  # crypto trades every day
 
 
+# The exposures signals give most (all in, flat, all out short) as to_decimal() gives them, converted once.
+_USUAL_EXPOSURES = MappingProxyType({value: to_decimal(value) for value in (1.0, 0.0, -1.0)})
+
+
 def _exposure(exposure: float) -> Decimal:
     """``exposure`` as an exact decimal clamped to [-1, 1] (``ValueError`` for NaN and infinities)."""
+    if type(exposure) is float:
+        usual = _USUAL_EXPOSURES.get(exposure)
+        if usual is not None:
+            return usual
     value = to_decimal(exposure)
     if value > _ONE:
         return _ONE
