@@ -203,3 +203,59 @@ class TestMaxOpenOrders:
         assert sorted(o.instrument_id for o in result.orders) == ["BTCUSDT", "ETHUSDT"]
         assert len(result.fills) == 8  # 4 partial fills of 5 each
         assert ("always", "SOLUSDT") not in result.positions
+
+
+class TestEquityBands:
+    """``equity_band()`` spares calls of ``on_equity`` while the equity stays where a call would change
+    nothing; the trips, orders and fills are those of a run that calls the rules on every bar."""
+
+    @staticmethod
+    def run(monkeypatch: Any, rule_class: type, risk: dict[str, Any], prices: list[float], *, banded: bool,
+            **kwargs: Any) -> tuple[Any, RecordingObserver, int]:
+        calls = 0
+        on_equity = rule_class.on_equity
+
+        def counted(self: Any, equity: float, ts: int) -> str | None:
+            nonlocal calls
+            calls += 1
+            return on_equity(self, equity, ts)  # type: ignore[no-any-return]
+
+        with monkeypatch.context() as patch:
+            patch.setattr(rule_class, "on_equity", counted)
+            if not banded:
+                patch.setattr(rule_class, "equity_band", lambda self: None)
+            recorder = RecordingObserver()
+            result = run_backtest(bars=bars(prices, **kwargs), plugins=[recorder], risk=[risk],
+                                  initial_cash=10_000, broker=NO_FEES, sizer=("fixed", {"quantity": "10"}),
+                                  signal=scripted({0: 1.0, 40: 0.0, 60: 1.0}))
+        return result, recorder, calls
+
+    def same(self, banded: tuple[Any, RecordingObserver, int], every: tuple[Any, RecordingObserver, int]) -> None:
+        assert trips(banded[1]) == trips(every[1]) and banded[1].of("risk_tripped") == every[1].of("risk_tripped")
+        assert orders_of(banded[0]) == orders_of(every[0])
+        assert banded[0].fills == every[0].fills and list(banded[0].equity) == list(every[0].equity)
+
+    def test_max_drawdown_is_called_only_outside_its_band(self, monkeypatch: Any) -> None:
+        """Up 1 a bar, flat, then down: called for each new peak and past the limit's level, and it
+        trips on the same bar as when it is called on every bar."""
+        from tradehooks.builtins.risk import MaxDrawdown
+
+        prices = [100.0 + i for i in range(30)] + [129.0] * 30 + [129.0 - 2 * i for i in range(1, 40)]
+        risk = {"rule": "max_drawdown", "params": {"max_drawdown": "0.05"}}
+        banded = self.run(monkeypatch, MaxDrawdown, risk, prices, banded=True)
+        every = self.run(monkeypatch, MaxDrawdown, risk, prices, banded=False)
+        self.same(banded, every)
+        assert trips(banded[1]) == [("max_drawdown", "kill")]
+        assert every[2] > banded[2] + 40  # the flat stretch and the small falls cost no call
+
+    def test_daily_loss_is_called_again_when_a_day_starts(self, monkeypatch: Any) -> None:
+        """Hourly bars over four days: a new day always gets a call (its start is taken then)."""
+        from tradehooks.builtins.risk import DailyLoss
+
+        prices = [100.0 + (i % 24) * 0.5 for i in range(72)] + [130.0 - 3 * i for i in range(1, 24)]
+        risk = {"rule": "daily_loss", "params": {"max_loss": "150"}}
+        banded = self.run(monkeypatch, DailyLoss, risk, prices, banded=True, timeframe="1h")
+        every = self.run(monkeypatch, DailyLoss, risk, prices, banded=False, timeframe="1h")
+        self.same(banded, every)
+        assert trips(banded[1]) == [("daily_loss", "kill")]
+        assert every[2] > banded[2] >= 4  # at least the first sample of each day

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import sys
 import time
 from array import array
@@ -114,6 +115,32 @@ class StrategyInfo:
     settings: Any
     state: str
     exposures: dict[str, float | None]
+
+
+class _EquityWatch:
+    """An equity-watching risk rule as the hot loop sees it: its ``on_equity``, and the band of equity
+    (below a time) inside which the rule said a call would change nothing (its optional
+    ``equity_band()``, asked after each call that did not trip)."""
+
+    __slots__ = ("name", "on_equity", "band", "low", "high", "until")
+
+    def __init__(self, name: str, rule: Any) -> None:
+        self.name = name
+        self.on_equity = rule.on_equity
+        self.band = getattr(rule, "equity_band", None)
+        self.forget()
+
+    def forget(self) -> None:
+        """No band: the rule is called on the next bar."""
+        self.low, self.high, self.until = math.inf, -math.inf, 0
+
+    def learn(self) -> None:
+        """Ask the rule for its band now (after a call that did not trip)."""
+        bounds = self.band() if self.band is not None else None
+        if bounds is None:
+            self.forget()
+        else:
+            self.low, self.high, self.until = bounds
 
 
 class Engine:
@@ -229,7 +256,7 @@ class Engine:
             id_prefix="O" if self.mode == "backtest" else f"th{int(time.time() * 1000):x}",
         )
         self._cooldown = parse_timeframe(preset.engine.breaker_cooldown)
-        self._equity_watchers: list[tuple[str, Any]] = []
+        self._equity_watchers: list[_EquityWatch] = []
         self._fill_watchers: list[Any] = []
         self._watch(self.router.risk_rules)
         self._observer_objects: list[tuple[str, Any]] = []
@@ -417,12 +444,17 @@ class Engine:
                             for held_id, held_quantity in held.items():
                                 value += held_quantity * marks[held_id]
                         equity.append(value)
-                        if watchers and not router.killed:  # _watch_equity(), spelt out: every bar
-                            for name, on_equity in watchers:
-                                reason = on_equity(value, previous + timeframe)
+                        if watchers and not router.killed:  # equity-watching risk rules, every bar
+                            at = previous + timeframe
+                            for limit in watchers:
+                                if limit.low < value < limit.high and at < limit.until:
+                                    continue  # inside the band the rule gave: a call would change nothing
+                                reason = limit.on_equity(value, at)
                                 if reason:
-                                    self._equity_tripped(name, reason)
+                                    self._equity_tripped(limit.name, reason)
                                     break
+                                if limit.band is not None:
+                                    limit.learn()
                     previous = ts
                     if simulated:
                         clock._now = ts + timeframe
@@ -625,7 +657,7 @@ class Engine:
 
     def _watch(self, risk_rules: list[tuple[str, Any]]) -> None:
         """Note which risk rules watch equity and fills (lists kept in place for the hot loop)."""
-        self._equity_watchers[:] = [(name, rule.on_equity) for name, rule in risk_rules
+        self._equity_watchers[:] = [_EquityWatch(name, rule) for name, rule in risk_rules
                                     if hasattr(rule, "on_equity")]
         self._fill_watchers[:] = [rule.on_fill for _, rule in risk_rules if hasattr(rule, "on_fill")]
 
@@ -731,6 +763,8 @@ class Engine:
     def reset_kill_switch(self) -> None:
         """Accept orders again; each strategy trades from its next target."""
         self.router.reset_kill()
+        for watch in self._equity_watchers:  # a rule that tripped is asked again on the next bar
+            watch.forget()
         if self.journal is not None:
             self._journaled(self.journal.note, "kill_reset", {}, self.clock.now())
         for pipe in self.pipelines:

@@ -327,6 +327,12 @@ class RiskRule(Protocol):
       equity after that bar (``ts`` is the bar's close, ns). Return a reason to throw the kill switch
       (cancel every order, flatten every position, refuse new orders until it is reset), or ``None``.
       For drawdown and daily-loss limits.
+    * ``equity_band() -> tuple[float, float, int] | None``: asked after each ``on_equity`` call that
+      returned ``None``. ``(low, high, until)`` promises that, for a bar closing before ``until``
+      (ns) with an equity strictly between ``low`` and ``high``, ``on_equity`` would return ``None``
+      and change nothing: the engine skips those calls (an equity rule otherwise costs a call per
+      bar). ``None``: call on every bar. After the kill switch is reset, every rule is called again
+      on the next bar.
     * ``on_fill(fill: Fill) -> None``: called after each fill is applied to the ledger.
     """
 

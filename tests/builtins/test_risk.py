@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 import structlog
 
@@ -646,3 +648,70 @@ class TestMaxOpenOrders:
         with pytest.raises(FieldError, match="max_orders must be >= 1"):
             MaxOpenOrders.Params(max_orders=-1)
         assert preset_params(MaxOpenOrders, {"max_orders": 4}) == MaxOpenOrders.Params(max_orders=4)
+
+
+class TestEquityBands:
+    """An equity rule's ``equity_band()`` is a promise: for a sample inside it, ``on_equity`` would say
+    nothing and change nothing. Checked by feeding the same samples to one rule on every sample and to
+    another only outside its band, as the engine does: the same trips, at the same samples, and the
+    same state after each sample that was not skipped. The samples move at random, and now and then
+    land within a few parts in a billion of the level where the rule trips."""
+
+    @staticmethod
+    def feed(make: Any, steps: list[tuple[bool, float, int]], edge: Any) -> None:
+        every, banded = make(), make()
+        band: tuple[float, float, int] | None = None
+        equity, ts = 10_000.0, DAY1
+        for near, x, step in steps:
+            ts += step
+            equity = edge(every, x) if near and edge(every, x) is not None else max(equity * (1 + x), 0.0)
+            said = every.on_equity(equity, ts)
+            if band is not None and band[0] < equity < band[1] and ts < band[2]:
+                assert said is None, (equity, ts, band)  # the skipped call would have said nothing
+                continue
+            assert banded.on_equity(equity, ts) == said
+            assert vars(banded) == vars(every)  # the same state: peak or day start, limit, tripped
+            band = banded.equity_band() if said is None else None
+
+    STEPS = st.lists(
+        st.tuples(st.booleans(), st.floats(min_value=-0.05, max_value=0.05, allow_nan=False),
+                  st.sampled_from([MINUTE, HOUR, 5 * HOUR])),
+        min_size=1, max_size=300,
+    )
+
+    @hypothesis.given(limit=st.sampled_from(["0.01", "0.05", "0.2", "0.5", "1"]), steps=STEPS)
+    @hypothesis.settings(max_examples=200, deadline=None)
+    def test_max_drawdown_skips_only_what_changes_nothing(self, limit: str,
+                                                          steps: list[tuple[bool, float, int]]) -> None:
+        ctx, settings = context(), MaxDrawdown.Params(max_drawdown=D(limit))
+
+        def edge(rule: MaxDrawdown, x: float) -> float | None:  # x * 1e-7 around the limit's level
+            return None if rule.peak is None else rule.peak * (1 - float(limit)) * (1 + x * 1e-7)
+
+        self.feed(lambda: MaxDrawdown(settings, ctx), steps, edge)
+
+    @hypothesis.given(
+        params=st.sampled_from([{"max_loss": "50"}, {"max_loss": "500"}, {"max_loss_fraction": "0.02"}]),
+        steps=STEPS,
+    )
+    @hypothesis.settings(max_examples=200, deadline=None)
+    def test_daily_loss_skips_only_what_changes_nothing(self, params: dict[str, str],
+                                                        steps: list[tuple[bool, float, int]]) -> None:
+        ctx, settings = context(), DailyLoss.Params(**{k: D(v) for k, v in params.items()})
+
+        def edge(rule: DailyLoss, x: float) -> float | None:  # x * 1e-7 around the day's limit
+            if rule.day is None:
+                return None
+            limit = float(settings.max_loss) if settings.max_loss is not None \
+                else float(settings.max_loss_fraction) * rule.start  # type: ignore[arg-type]
+            return (rule.start - limit) * (1 + x * 1e-7)
+
+        self.feed(lambda: DailyLoss(settings, ctx), steps, edge)
+
+    def test_no_band_before_the_first_sample_or_after_a_trip(self) -> None:
+        rule = MaxDrawdown(MaxDrawdown.Params(max_drawdown=D("0.1")), context())
+        assert rule.equity_band() is None
+        rule.on_equity(1_000.0, 1)
+        low, high, until = rule.equity_band()  # type: ignore[misc]
+        assert 900.0 < low < 900.001 and high > 1_000.0 and until > 2**62
+        assert rule.on_equity(899.0, 2) is not None and rule.equity_band() is None

@@ -26,6 +26,7 @@ orders and exits are never blocked.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 _NS_PER_DAY = 86_400 * NS_PER_SECOND
+_NEVER = 2**63  # a time no bar reaches (an equity band with no end)
+_BAND_MARGIN = 1e-9  # equity bands stop this far (relative) short of a limit: float rounding never matters
 _ONE = Decimal(1)
 
 
@@ -290,6 +293,14 @@ class MaxDrawdown(_EquityLimit):
         self.peak = equity
         return self.tripped
 
+    def equity_band(self) -> tuple[float, float, int] | None:
+        """From the peak down to (a hair above) the limit's level under it, ``on_equity`` says nothing
+        and changes nothing: the engine need not call it there."""
+        peak = self.peak
+        if peak is None or peak <= 0 or self.tripped is not None:
+            return None
+        return peak * (1.0 - self._limit + _BAND_MARGIN), math.nextafter(peak, math.inf), _NEVER  # peak in
+
 
 class DailyLoss(_EquityLimit):
     """``daily_loss``: throw the kill switch when the equity falls more than a limit below the equity
@@ -355,6 +366,14 @@ class DailyLoss(_EquityLimit):
             f"{format_ts(day * _NS_PER_DAY)[:10]} started with, more than the limit of {limit:,.2f}"
         )
         return self.tripped
+
+    def equity_band(self) -> tuple[float, float, int] | None:
+        """Until the day ends, an equity above (a hair above) the day's start less the limit changes
+        nothing: the engine need not call ``on_equity`` there."""
+        if self.day is None or self.tripped is not None:
+            return None
+        margin = _BAND_MARGIN * max(abs(self.start), 1.0)
+        return self.start - self._limit + margin, math.inf, (self.day + 1) * _NS_PER_DAY
 
 
 # --- order limits --------------------------------------------------------------------------------------
