@@ -79,7 +79,10 @@ def backtest(
             with fewer_gc_pauses():
                 return await engine.run()
 
-    if not _in_event_loop():
+    def run_main() -> BacktestResult:
         return anyio.run(main, backend=backend)
+
+    if not _in_event_loop():
+        return run_main()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradehooks-backtest") as pool:
-        return pool.submit(anyio.run, main, backend=backend).result()
+        return pool.submit(run_main).result()

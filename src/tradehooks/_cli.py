@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -47,7 +47,8 @@ def _configure_logging(level: str, fmt: str, stream: Any = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream or _Std("stderr")),
+        # _Std has what PrintLogger uses of a stream (write and flush), not all of TextIO
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, stream or _Std("stderr"))),
         cache_logger_on_first_use=False,
     )
 

@@ -21,9 +21,9 @@ import math
 import sys
 import time
 from array import array
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio.lowlevel
 import anyio.to_thread
@@ -392,7 +392,8 @@ class Engine:
         rules = bar_rules(self.preset.data.zero_volume, self.preset.data.flat_bars)
         watch = self._feed_watch
         reject = self._reject
-        broker_on_bar = self._broker_on_bar
+        # None only for a broker without on_bar, whose ``_broker_working`` is empty: never called then
+        broker_on_bar = cast("Callable[[Bar], object]", self._broker_on_bar)
         broker_working = self._broker_working
         broker_times = self._broker_times
         clock = self.clock

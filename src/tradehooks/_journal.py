@@ -244,8 +244,8 @@ class Journal:
             if kind == "fill":
                 fills.append(load_fill(payload))
             else:
-                order = load_order(payload)
-                orders[order.client_order_id] = order
+                loaded = load_order(payload)
+                orders[loaded.client_order_id] = loaded
         filled: dict[str, list[Fill]] = {}
         for fill in fills:
             filled.setdefault(fill.client_order_id, []).append(fill)
@@ -359,8 +359,8 @@ def export(path: str | Path, output: str | Path, kinds: tuple[str, ...] = ("orde
         columns.extend(key for key in row if key not in columns)
     output = Path(output)
     if output.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         table = pa.table({c: [None if row.get(c) is None else str(row.get(c)) for row in rows] for c in columns})
         pq.write_table(table, output)

@@ -67,7 +67,11 @@ def diff_presets(old: Preset, new: Preset) -> PresetDiff:
             raise PresetError(error, key=name)
     before = {s.id: s for s in old.strategies}
     after = {s.id: s for s in new.strategies}
-    added, changed, enabled, disabled, unchanged = [], [], [], [], []
+    added: list[str] = []
+    changed: list[str] = []
+    enabled: list[str] = []
+    disabled: list[str] = []
+    unchanged: list[str] = []
     for strategy_id, settings in after.items():
         previous = before.get(strategy_id)
         if previous is None:

@@ -142,8 +142,8 @@ class _PluginCode:
                                 if (n == root or n.startswith(root + ".")) and getattr(m, "__file__", None)]
         return found
 
-    def _stamps(self) -> dict[str, float]:
-        stamps = {}
+    def _stamps(self) -> dict[str, int]:
+        stamps: dict[str, int] = {}
         for modules in self._modules().values():
             for module in modules:
                 try:

@@ -82,7 +82,8 @@ class EngineThread:
 
     def apply(self, preset: Preset | str | Path) -> PresetDiff:
         """Apply a new preset; raises :class:`~tradehooks.PresetError` and changes nothing if invalid."""
-        return self._call(self.engine.apply, preset)  # type: ignore[union-attr]
+        diff: PresetDiff = self._call(self.engine.apply, preset)  # type: ignore[union-attr]
+        return diff
 
     def pause(self, strategy_id: str) -> None:
         self._call(self.engine.pause, strategy_id)  # type: ignore[union-attr]

@@ -42,7 +42,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_data_sources(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_data_sources(engine: Any) -> list[type] | None:
     """Register data-source classes.
 
     Args:
@@ -64,7 +64,7 @@ def register_data_sources(engine: Any) -> list[type] | None:  # type: ignore[emp
 
 
 @hookspec
-def register_indicators(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_indicators(engine: Any) -> list[type] | None:
     """Register indicator classes.
 
     Args:
@@ -86,7 +86,7 @@ def register_indicators(engine: Any) -> list[type] | None:  # type: ignore[empty
 
 
 @hookspec
-def register_signals(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_signals(engine: Any) -> list[type] | None:
     """Register signal (strategy) classes.
 
     Args:
@@ -109,7 +109,7 @@ def register_signals(engine: Any) -> list[type] | None:  # type: ignore[empty-bo
 
 
 @hookspec
-def register_sizers(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_sizers(engine: Any) -> list[type] | None:
     """Register sizer classes.
 
     Args:
@@ -131,7 +131,7 @@ def register_sizers(engine: Any) -> list[type] | None:  # type: ignore[empty-bod
 
 
 @hookspec
-def register_brokers(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_brokers(engine: Any) -> list[type] | None:
     """Register broker classes.
 
     Args:
@@ -153,7 +153,7 @@ def register_brokers(engine: Any) -> list[type] | None:  # type: ignore[empty-bo
 
 
 @hookspec
-def register_risk_rules(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_risk_rules(engine: Any) -> list[type] | None:
     """Register risk-rule classes.
 
     Args:
@@ -175,7 +175,7 @@ def register_risk_rules(engine: Any) -> list[type] | None:  # type: ignore[empty
 
 
 @hookspec
-def register_observers(engine: Any) -> list[type] | None:  # type: ignore[empty-body]
+def register_observers(engine: Any) -> list[type] | None:
     """Register observer classes that presets can switch on with ``[[observers]]``.
 
     Args:
@@ -210,7 +210,7 @@ def register_observers(engine: Any) -> list[type] | None:  # type: ignore[empty-
 
 
 @hookspec
-def register_commands() -> list[type] | None:  # type: ignore[empty-body]
+def register_commands() -> list[type] | None:
     """Register subcommands of the ``tradehooks`` command line.
 
     Returns:

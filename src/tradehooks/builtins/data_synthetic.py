@@ -41,7 +41,7 @@ from decimal import Decimal
 from itertools import islice, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -215,7 +215,10 @@ def _before(
     return earlier
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+_Number = TypeVar("_Number", int, float)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[_Number], value: _Number) -> None:
     if not value > 0:
         raise FieldError(attribute.name, f"{attribute.name} must be > 0, got {value}")
 
