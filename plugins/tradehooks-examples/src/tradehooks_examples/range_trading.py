@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import attrs
 
 from tradehooks import Target
 from tradehooks.contracts import ComponentContext
 from tradehooks.model import Bar
+
+if TYPE_CHECKING:
+    from tradehooks.builtins.indicators import DonchianChannels
 
 
 @attrs.frozen(kw_only=True)
@@ -52,18 +55,19 @@ class RangeTrading:
 
     def __init__(self, params: RangeTradingParams, ctx: ComponentContext) -> None:
         self.params = params
-        self._channel = ctx.indicator("donchian", period=params.period)
+        self._channel = cast("DonchianChannels", ctx.indicator("donchian", period=params.period))
         self._buy = Target(1.0, f"close near the {params.period}-bar low")
         self._sell = Target(-1.0 if params.allow_short else 0.0, f"close near the {params.period}-bar high")
 
     def on_bar(self, bar: Bar) -> Target | None:
         channel = self._channel
-        if channel.value is None:
+        upper, lower = channel.upper, channel.lower
+        if upper is None or lower is None:  # not warmed up yet (``value`` is None too)
             return None
-        width = channel.upper - channel.lower
+        width = upper - lower
         if width <= 0:
             return None
-        position = (bar.close - channel.lower) / width
+        position = (bar.close - lower) / width
         if position <= self.params.band:
             return self._buy
         if position >= 1 - self.params.band:
