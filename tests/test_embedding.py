@@ -505,6 +505,24 @@ class TestEngineThread:
             assert runner.engine is not None and runner.engine.version == 1
 
 
+    def test_its_controls_before_start_or_after_stop_say_so(self, tmp_path):
+        """Every control of a thread that is not running raises EngineStateError, never an AttributeError."""
+        path = tmp_path / "p.toml"
+        path.write_text(preset_toml(TWO).replace('source = "gated"', 'source = "synthetic"\n'
+                                                 'params = { bars = 50 }'))
+        runner = EngineThread(path, plugins=[Gated()])
+        controls = [lambda: runner.apply(path), lambda: runner.pause("a"), lambda: runner.resume("a"),
+                    lambda: runner.kill_switch("test"), runner.reset_kill_switch, runner.stop]
+        for control in controls:
+            with pytest.raises(EngineStateError, match="not running"):
+                control()
+        runner.start()
+        runner.wait(timeout=30)
+        for control in controls:
+            with pytest.raises(EngineStateError, match="not running"):
+                control()
+
+
 def test_preset_objects_can_be_applied_too(tmp_path):
     """apply() takes a Preset built in code as well as a path."""
 

@@ -75,37 +75,41 @@ class EngineThread:
         if self._run_scope is not None:
             self._run_scope.cancel()
 
-    def _call(self, function: Any, *args: Any) -> Any:
+    def _running(self) -> tuple[BlockingPortal, Engine]:
+        """The portal and the engine while the thread runs; :class:`EngineStateError` otherwise."""
         if self._portal is None or self.engine is None:
             raise EngineStateError("this EngineThread is not running (call start() first)")
-        return self._portal.call(function, *args)
+        return self._portal, self.engine
 
     def apply(self, preset: Preset | str | Path) -> PresetDiff:
         """Apply a new preset; raises :class:`~tradehooks.PresetError` and changes nothing if invalid."""
-        diff: PresetDiff = self._call(self.engine.apply, preset)  # type: ignore[union-attr]
+        portal, engine = self._running()
+        diff: PresetDiff = portal.call(engine.apply, preset)
         return diff
 
     def pause(self, strategy_id: str) -> None:
-        self._call(self.engine.pause, strategy_id)  # type: ignore[union-attr]
+        portal, engine = self._running()
+        portal.call(engine.pause, strategy_id)
 
     def resume(self, strategy_id: str) -> None:
-        self._call(self.engine.resume, strategy_id)  # type: ignore[union-attr]
+        portal, engine = self._running()
+        portal.call(engine.resume, strategy_id)
 
     def kill_switch(self, reason: str, *, flatten: bool = True) -> None:
-        self._call(lambda: self.engine.kill_switch(reason, flatten=flatten))  # type: ignore[union-attr]
+        portal, engine = self._running()
+        portal.call(lambda: engine.kill_switch(reason, flatten=flatten))
 
     def reset_kill_switch(self) -> None:
-        self._call(self.engine.reset_kill_switch)  # type: ignore[union-attr]
+        portal, engine = self._running()
+        portal.call(engine.reset_kill_switch)
 
     def stop(self, reason: str = "stopped by host", *, cancel_orders: bool = False, flatten: bool = False,
              timeout: float | None = 30) -> BacktestResult:
         """Stop the engine, wait for its thread, and return its result."""
-        engine = self.engine
-        if engine is None or self._portal is None:
-            raise EngineStateError("this EngineThread is not running (call start() first)")
+        portal, engine = self._running()
         try:
-            self._portal.call(lambda: engine.stop(reason, cancel_orders=cancel_orders, flatten=flatten))
-            self._portal.call(self._cancel_run)  # the engine is stopped: its run may end wherever it waits
+            portal.call(lambda: engine.stop(reason, cancel_orders=cancel_orders, flatten=flatten))
+            portal.call(self._cancel_run)  # the engine is stopped: its run may end wherever it waits
             assert self._run is not None
             return self._run.result(timeout)
         finally:
